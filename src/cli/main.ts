@@ -1,0 +1,30 @@
+// The `dinots` command. Each subcommand lives in cli/commands/<name>.ts and exports `register(program)`.
+import { Command } from 'commander';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+const program = new Command();
+program
+  .name('dinots')
+  .description('DINO and DINOv2 self-supervised Vision Transformers in TypeScript')
+  .option('--backend <name>', 'tensor backend: native, wasm, cpu or auto (env DINOTS_BACKEND)', 'auto')
+  .showHelpAfterError();
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+for (const f of readdirSync(dir).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort()) {
+  const mod = (await import(pathToFileURL(join(dir, f)).href)) as CommandModule;
+  mod.register(program);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  process.stderr.write(`dinots: ${(e as Error).message}\n`);
+  if (process.env.DINOTS_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+}
