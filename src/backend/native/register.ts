@@ -1,4 +1,73 @@
-// Placeholder until the native addon lands: reports that it is not built.
+// Registers the `native` TF.js backend: the tfjs-backend-cpu class and every cpu kernel, with the hot kernels
+// replaced by the N-API addon (oneDNN matmul, OpenMP loops) and the fused Dinots* kernels added.
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import { tf } from '../tf.js';
+import { BINARY, UNARY, loadAddon, type NativeAddon } from './addon.js';
+import { fusedKernels, registerFusedGradients } from './fused_kernels.js';
+import { withFallback, type NativeKernel } from './kernel_util.js';
+import { concatKernel, sliceKernel, transposeKernel } from './layout_kernels.js';
+import {
+  addNKernel, binaryKernel, castKernel, fusedMatMulKernel, matMulKernel, REDUCE_KERNELS, reduceKernel, softmaxKernel, unaryKernel,
+} from './math_kernels.js';
+
+export const NATIVE_BACKEND = 'native';
+
+/** The cpu backend's storage and fallbacks; only the kernels differ. */
+export class NativeBackend extends MathBackendCPU {}
+
+let registered = false;
+
+/** Native replacements, by TF.js kernel name; each declines (falls back to cpu) on inputs it does not handle. */
+function nativeOverrides(addon: NativeAddon): Record<string, NativeKernel> {
+  const k: Record<string, NativeKernel> = {
+    BatchMatMul: matMulKernel(addon),
+    _FusedMatMul: fusedMatMulKernel(addon),
+    AddN: addNKernel(addon),
+    Transpose: transposeKernel(addon),
+    Concat: concatKernel(addon),
+    Slice: sliceKernel(addon),
+    Softmax: softmaxKernel(addon),
+    Cast: castKernel(),
+  };
+  for (const [name, op] of Object.entries(BINARY)) k[name] = binaryKernel(addon, op);
+  for (const [name, op] of Object.entries(UNARY)) k[name] = unaryKernel(addon, op);
+  for (const [name, [op, axisAttr]] of Object.entries(REDUCE_KERNELS)) k[name] = reduceKernel(addon, op, axisAttr);
+  return k;
+}
+
+/** Registers the backend (not activating it); returns null on success, else why it is unavailable. */
 export function registerNativeBackend(): string | null {
-  return 'the native addon is not built';
+  if (registered) return null;
+  let addon: NativeAddon;
+  try {
+    addon = loadAddon();
+  } catch (e) {
+    return `native backend unavailable: ${(e as Error).message}`;
+  }
+  const overrides = nativeOverrides(addon);
+  const cpuKernels = tf.getKernelsForBackend('cpu');
+  if (cpuKernels.length === 0) return 'native backend unavailable: no tfjs-backend-cpu kernels are registered';
+  for (const cfg of cpuKernels) {
+    const native = overrides[cfg.kernelName];
+    const kernelFunc: KernelFunc = native ? withFallback(cfg.kernelName, native, cfg.kernelFunc) : cfg.kernelFunc;
+    tf.registerKernel({ ...cfg, backendName: NATIVE_BACKEND, kernelFunc } as KernelConfig);
+  }
+  for (const [kernelName, native] of Object.entries(fusedKernels(addon))) {
+    const kernelFunc: KernelFunc = (args) => {
+      const out = native(args as Parameters<NativeKernel>[0]);
+      if (!out) throw new Error(`native backend: ${kernelName} got inputs it cannot handle`);
+      return out;
+    };
+    tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
+  }
+  registerFusedGradients();
+  tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 3);
+  registered = true;
+  return null;
+}
+
+/** The loaded addon (for the fused optimizer and benchmarks); null when the backend is not registered. */
+export function nativeAddon(): NativeAddon | null {
+  return registered ? loadAddon() : null;
 }

@@ -1,0 +1,40 @@
+// Entry point of the dinots native addon: thread control plus every kernel group.
+#include <omp.h>
+#include <cstdlib>
+#include "common.h"
+
+namespace dinots {
+
+static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  omp_set_num_threads(static_cast<int>(i64(info, 0)));
+  return info.Env().Undefined();
+}
+
+static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), omp_get_max_threads());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // All cores unless DINOTS_NUM_THREADS says otherwise (OMP_NUM_THREADS is ignored on purpose: one knob).
+  int threads = omp_get_num_procs();
+  if (const char* s = std::getenv("DINOTS_NUM_THREADS")) {
+    int n = std::atoi(s);
+    if (n > 0) threads = n;
+  }
+  omp_set_num_threads(threads);
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  InitMatmul(env, exports);
+  InitElementwise(env, exports);
+  InitReduce(env, exports);
+  InitLayout(env, exports);
+  InitNnOps(env, exports);
+  InitAdamw(env, exports);
+  return exports;
+}
+
+}  // namespace dinots
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return dinots::Init(env, exports); }
+
+NODE_API_MODULE(dinots_native, InitAddon)

@@ -1,0 +1,40 @@
+// Entry points for the fused native kernels (LayerNorm, GELU, attention). Each returns null unless the active
+// backend is `native`, so callers keep their composite TF.js path for every other backend.
+import { tf, type Tensor } from './tf.js';
+import { FUSED } from './native/fused_kernels.js';
+
+const onNative = () => tf.getBackend() === 'native';
+
+function run(name: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown>): Tensor[] {
+  return tf.engine().runKernel(name, inputs as never, attrs as never) as unknown as Tensor[];
+}
+
+/** LayerNorm over the last axis (biased variance) with gamma/beta of that size, or null. */
+export function fusedLayerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor | null {
+  const C = x.shape[x.rank - 1];
+  if (!onNative() || x.dtype !== 'float32' || gamma.size !== C || beta.size !== C || gamma.rank !== 1 || beta.rank !== 1) return null;
+  const [y, mean, rstd] = run(FUSED.layerNorm, { x, gamma, beta }, { eps });
+  // The statistics are saved for the gradient by the engine (as its own references); the caller only wants y.
+  mean!.dispose();
+  rstd!.dispose();
+  return y!;
+}
+
+/** Exact (erf) GELU, or null. */
+export function fusedGelu(x: Tensor): Tensor | null {
+  if (!onNative() || x.dtype !== 'float32') return null;
+  return tf.engine().runKernel(FUSED.gelu, { x } as never, {}) as unknown as Tensor;
+}
+
+/** softmax(q·kᵀ·scale)·v over q [..., T, d], k [..., S, d], v [..., S, dv] with equal batch dims, or null. */
+export function fusedAttention(q: Tensor, k: Tensor, v: Tensor, scale: number, withProbs: boolean):
+  { out: Tensor; probs: Tensor | null } | null {
+  const r = q.rank;
+  const sameBatch = k.rank === r && v.rank === r && q.shape.slice(0, -2).every((d, i) => k.shape[i] === d && v.shape[i] === d);
+  if (!onNative() || r < 2 || !sameBatch || q.shape[r - 1] !== k.shape[r - 1] || k.shape[r - 2] !== v.shape[r - 2]) return null;
+  if (q.dtype !== 'float32' || k.dtype !== 'float32' || v.dtype !== 'float32') return null;
+  const [out, probs] = run(FUSED.attention, { q, k, v }, { scale, probsGrad: withProbs });
+  if (withProbs) return { out: out!, probs: probs! };
+  probs!.dispose();
+  return { out: out!, probs: null };
+}

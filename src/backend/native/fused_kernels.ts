@@ -1,0 +1,149 @@
+// Fused kernels with their own gradients, registered for the `native` backend only:
+// LayerNorm, GELU (erf) and attention (softmax(q·kᵀ·scale)·v). Each replaces 5-30 TF.js ops per direction.
+import { tf } from '../tf.js';
+import { BINARY, type NativeAddon } from './addon.js';
+import { mustF32, output, sizeOf, type NativeKernel } from './kernel_util.js';
+import type { Tensor } from '../tf.js';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+
+export const FUSED = {
+  layerNorm: 'DinotsLayerNorm',
+  layerNormGrad: 'DinotsLayerNormGrad',
+  gelu: 'DinotsGelu',
+  geluGrad: 'DinotsGeluGrad',
+  attention: 'DinotsAttention',
+  attentionGrad: 'DinotsAttentionGrad',
+} as const;
+
+/** {x [..., C], gamma [C], beta [C]}, {eps} → [y, mean [rows], rstd [rows]] */
+function layerNorm(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend, attrs }) => {
+    const { x, gamma, beta } = inputs as Record<string, TensorInfo>;
+    const C = x!.shape[x!.shape.length - 1]!, rows = sizeOf(x!.shape) / C;
+    const y = new Float32Array(rows * C), mean = new Float32Array(rows), rstd = new Float32Array(rows);
+    addon.layerNorm(mustF32(backend, x!, 'layerNorm x'), mustF32(backend, gamma!, 'layerNorm gamma'),
+      mustF32(backend, beta!, 'layerNorm beta'), rows, C, attrs.eps as number, y, mean, rstd);
+    return [output(backend, x!.shape, y), output(backend, [rows], mean), output(backend, [rows], rstd)];
+  };
+}
+
+/** {x, gamma, mean, rstd, dy} → [dx, dgamma, dbeta] */
+function layerNormGrad(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend }) => {
+    const { x, gamma, mean, rstd, dy } = inputs as Record<string, TensorInfo>;
+    const C = x!.shape[x!.shape.length - 1]!, rows = sizeOf(x!.shape) / C;
+    const dx = new Float32Array(rows * C), dg = new Float32Array(C), db = new Float32Array(C);
+    addon.layerNormGrad(mustF32(backend, x!, 'x'), mustF32(backend, gamma!, 'gamma'), mustF32(backend, mean!, 'mean'),
+      mustF32(backend, rstd!, 'rstd'), mustF32(backend, dy!, 'dy'), rows, C, dx, dg, db);
+    return [output(backend, x!.shape, dx), output(backend, [C], dg), output(backend, [C], db)];
+  };
+}
+
+function gelu(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend }) => {
+    const x = inputs.x!;
+    const y = new Float32Array(sizeOf(x.shape));
+    addon.gelu(mustF32(backend, x, 'gelu x'), y);
+    return output(backend, x.shape, y);
+  };
+}
+
+function geluGrad(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend }) => {
+    const { x, dy } = inputs as Record<string, TensorInfo>;
+    const dx = new Float32Array(sizeOf(x!.shape));
+    addon.geluGrad(mustF32(backend, x!, 'x'), mustF32(backend, dy!, 'dy'), dx);
+    return output(backend, x!.shape, dx);
+  };
+}
+
+/** Batch, query length, key length and head dims of q [..., T, d], k [..., S, d], v [..., S, dv]. */
+function attnDims(q: TensorInfo, v: TensorInfo) {
+  const r = q.shape.length;
+  return { B: sizeOf(q.shape.slice(0, -2)), T: q.shape[r - 2]!, S: v.shape[r - 2]!, d: q.shape[r - 1]!, dv: v.shape[r - 1]! };
+}
+
+/** {q, k, v}, {scale, probsGrad} → [out [..., T, dv], probs [..., T, S]] */
+function attention(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend, attrs }) => {
+    const { q, k, v } = inputs as Record<string, TensorInfo>;
+    const { B, T, S, d, dv } = attnDims(q!, v!);
+    const qv = mustF32(backend, q!, 'q'), kv = mustF32(backend, k!, 'k'), vv = mustF32(backend, v!, 'v');
+    const probs = new Float32Array(B * T * S), out = new Float32Array(B * T * dv);
+    addon.matmul(qv, kv, probs, B, B, T, d, S, false, true, null, 0, 0);
+    addon.softmax(probs, B * T, S, probs, attrs.scale as number);
+    addon.matmul(probs, vv, out, B, B, T, S, dv, false, false, null, 0, 0);
+    const lead = q!.shape.slice(0, -2);
+    return [output(backend, [...lead, T, dv], out), output(backend, [...lead, T, S], probs)];
+  };
+}
+
+/** {q, k, v, probs, dout, dprobs}, {scale} → [dq, dk, dv] */
+function attentionGrad(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend, attrs }) => {
+    const { q, k, v, probs, dout, dprobs } = inputs as Record<string, TensorInfo>;
+    const { B, T, S, d, dv } = attnDims(q!, v!);
+    const qv = mustF32(backend, q!, 'q'), kv = mustF32(backend, k!, 'k'), vv = mustF32(backend, v!, 'v');
+    const pv = mustF32(backend, probs!, 'probs'), gv = mustF32(backend, dout!, 'dout');
+    const dq = new Float32Array(B * T * d), dk = new Float32Array(B * S * d), dV = new Float32Array(B * S * dv);
+    const dP = new Float32Array(B * T * S);
+    addon.matmul(pv, gv, dV, B, B, S, T, dv, true, false, null, 0, 0); // dV = Pᵀ·dO
+    addon.matmul(gv, vv, dP, B, B, T, dv, S, false, true, null, 0, 0); // dP = dO·Vᵀ
+    if (dprobs) {
+      const shape = [B * T * S];
+      addon.binary(BINARY.Add, dP, shape, mustF32(backend, dprobs, 'dprobs'), shape, dP, shape);
+    }
+    addon.softmaxGrad(pv, dP, B * T, S, dP, attrs.scale as number); // dS (includes the scale)
+    addon.matmul(dP, kv, dq, B, B, T, S, d, false, false, null, 0, 0); // dQ = dS·K
+    addon.matmul(dP, qv, dk, B, B, S, T, d, true, false, null, 0, 0); // dK = dSᵀ·Q
+    return [output(backend, q!.shape, dq), output(backend, k!.shape, dk), output(backend, v!.shape, dV)];
+  };
+}
+
+export function fusedKernels(addon: NativeAddon): Record<string, NativeKernel> {
+  return {
+    [FUSED.layerNorm]: layerNorm(addon),
+    [FUSED.layerNormGrad]: layerNormGrad(addon),
+    [FUSED.gelu]: gelu(addon),
+    [FUSED.geluGrad]: geluGrad(addon),
+    [FUSED.attention]: attention(addon),
+    [FUSED.attentionGrad]: attentionGrad(addon),
+  };
+}
+
+const run = (name: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown> = {}) =>
+  tf.engine().runKernel(name, inputs as never, attrs as never) as Tensor | Tensor[];
+
+/** Gradients of the fused kernels (global registry, keyed by kernel name; the kernels exist only on `native`). */
+export function registerFusedGradients(): void {
+  tf.registerGradient({
+    kernelName: FUSED.layerNorm,
+    inputsToSave: ['x', 'gamma'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dys, saved) => {
+      const [x, gamma, mean, rstd] = saved as Tensor[];
+      const dy = (Array.isArray(dys) ? dys[0] : dys) as Tensor;
+      const [dx, dgamma, dbeta] = run(FUSED.layerNormGrad, { x: x!, gamma: gamma!, mean: mean!, rstd: rstd!, dy }) as Tensor[];
+      return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
+    },
+  });
+  tf.registerGradient({
+    kernelName: FUSED.gelu,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({ x: () => run(FUSED.geluGrad, { x: saved[0]!, dy: dy as Tensor }) as Tensor }),
+  });
+  tf.registerGradient({
+    kernelName: FUSED.attention,
+    inputsToSave: ['q', 'k', 'v'],
+    outputsToSave: [false, true],
+    gradFunc: (dys, saved, attrs) => {
+      const [q, k, v, probs] = saved as Tensor[];
+      const [dout, dprobs] = dys as Tensor[];
+      // The probabilities' gradient is zeros unless the caller asked for them (attrs.probsGrad), so skip adding it.
+      const inputs: Record<string, Tensor> = { q: q!, k: k!, v: v!, probs: probs!, dout: dout! };
+      if ((attrs as Record<string, unknown>).probsGrad) inputs.dprobs = dprobs!;
+      const [dq, dk, dv] = run(FUSED.attentionGrad, inputs, attrs as Record<string, unknown>) as Tensor[];
+      return { q: () => dq!, k: () => dk!, v: () => dv! };
+    },
+  });
+}

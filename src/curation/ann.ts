@@ -1,0 +1,104 @@
+// Approximate k-nearest neighbours with a usearch HNSW index, for pools beyond what exact blocked search can afford.
+// usearch's ESM entry fails to load under Node 20, so it is required through createRequire (node-ecosystem.md §4).
+import { createRequire } from 'node:module';
+import type { Matrix } from './matrix.js';
+import type { Neighbours } from './topk.js';
+
+interface UsearchMatches {
+  keys: BigUint64Array;
+  distances: Float32Array;
+  counts?: BigUint64Array;
+}
+interface UsearchIndex {
+  add(keys: BigUint64Array, vectors: Float32Array, threads?: number): void;
+  search(vectors: Float32Array, k: number, threads: number): UsearchMatches;
+  size(): number;
+}
+interface UsearchModule {
+  Index: new (config: {
+    dimensions: number;
+    metric: string;
+    quantization: string;
+    connectivity: number;
+    expansion_add: number;
+    expansion_search: number;
+    multi: boolean;
+  }) => UsearchIndex;
+}
+
+export interface AnnOptions {
+  k: number;
+  excludeSelf?: boolean;
+  /** HNSW graph degree (usearch default 16). */
+  connectivity?: number;
+  /** Candidate list size while building / searching; higher = better recall, slower. */
+  expansionAdd?: number;
+  expansionSearch?: number;
+  /** Storage type of the indexed vectors: f32 (exact scores), f16 or i8 (less memory). */
+  quantization?: 'f32' | 'f16' | 'i8';
+  /** Vectors per add/search call (bounds the temporary copies). */
+  batch?: number;
+}
+
+const require = createRequire(import.meta.url);
+let usearch: UsearchModule | null = null;
+function loadUsearch(): UsearchModule {
+  usearch ??= require('usearch') as UsearchModule;
+  return usearch;
+}
+
+/** Builds an inner-product HNSW index over `keys` (unit rows: inner product = cosine). */
+export function buildIndex(keys: Matrix, opts: Omit<AnnOptions, 'k' | 'excludeSelf'> = {}): UsearchIndex {
+  const { Index } = loadUsearch();
+  const index = new Index({
+    dimensions: keys.cols,
+    metric: 'ip',
+    quantization: opts.quantization ?? 'f32',
+    connectivity: opts.connectivity ?? 16,
+    expansion_add: opts.expansionAdd ?? 128,
+    expansion_search: opts.expansionSearch ?? 128,
+    multi: false,
+  });
+  const batch = opts.batch ?? 65536;
+  for (let s = 0; s < keys.rows; s += batch) {
+    const e = Math.min(keys.rows, s + batch);
+    const ids = new BigUint64Array(e - s);
+    for (let i = s; i < e; i++) ids[i - s] = BigInt(i);
+    index.add(ids, keys.data.slice(s * keys.cols, e * keys.cols), 0);
+  }
+  return index;
+}
+
+/** Approximate top-k by inner product (same layout as blockedTopK's result). */
+export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuilt?: UsearchIndex): Neighbours {
+  if (queries.cols !== keys.cols) {
+    throw new Error(`ann: queries have ${queries.cols} dims but keys have ${keys.cols}; embed both with the same model`);
+  }
+  const excludeSelf = opts.excludeSelf ?? false;
+  const k = Math.min(opts.k, Math.max(0, keys.rows - (excludeSelf ? 1 : 0)));
+  const res: Neighbours = {
+    k,
+    indices: new Int32Array(queries.rows * k).fill(-1),
+    scores: new Float32Array(queries.rows * k).fill(-Infinity),
+  };
+  if (k === 0 || queries.rows === 0) return res;
+  const index = prebuilt ?? buildIndex(keys, opts);
+  const ask = k + (excludeSelf ? 1 : 0);
+  const batch = opts.batch ?? 65536;
+  for (let s = 0; s < queries.rows; s += batch) {
+    const e = Math.min(queries.rows, s + batch);
+    const m = index.search(queries.data.slice(s * queries.cols, e * queries.cols), ask, 0);
+    for (let q = s; q < e; q++) {
+      const found = m.counts ? Number(m.counts[q - s]) : Math.min(ask, m.keys.length);
+      let w = 0;
+      for (let j = 0; j < found && w < k; j++) {
+        const key = Number(m.keys[(q - s) * ask + j]);
+        if (excludeSelf && key === q) continue;
+        res.indices[q * k + w] = key;
+        res.scores[q * k + w] = 1 - m.distances[(q - s) * ask + j]!; // usearch 'ip' distance is 1 - dot
+        w++;
+      }
+    }
+  }
+  return res;
+}

@@ -1,0 +1,131 @@
+// Near-duplicate removal (DINOv2 §3 / LVD-142M): a k-NN graph over the embeddings, an edge wherever cosine similarity
+// reaches a threshold, connected components (union-find), one image kept per component. Also "relative" dedup:
+// pool images too close to any evaluation image are dropped, so curated training data cannot leak the test sets.
+import { type Matrix, rowOf, dot } from './matrix.js';
+import { blockedTopK, type Neighbours } from './topk.js';
+import { annTopK } from './ann.js';
+import { UnionFind } from './unionfind.js';
+
+/** Cosine threshold for "same image" on L2-normalised DINO CLS embeddings; see docs in the curate command. */
+export const DEFAULT_DEDUP_THRESHOLD = 0.95;
+/** Looser threshold against evaluation sets: leaking a test image costs more than losing a training one. */
+export const DEFAULT_EVAL_THRESHOLD = 0.9;
+
+export type SearchIndex = 'exact' | 'ann';
+
+export interface DedupOptions {
+  threshold?: number;
+  /** Neighbours per image in the graph (larger groups still join through chains). */
+  k?: number;
+  index?: SearchIndex;
+  /** Which member of a group survives: the one nearest the group's mean direction, or the lowest index. */
+  keep?: 'central' | 'first';
+  queryBlock?: number;
+  keyBlock?: number;
+  onProgress?: (fraction: number) => void;
+}
+
+export interface DedupResult {
+  threshold: number;
+  /** Edges at or above the threshold (each unordered pair once). */
+  edges: number;
+  /** Component id of every row (singletons included). */
+  component: Int32Array;
+  /** Components with more than one member, members in ascending order. */
+  groups: number[][];
+  /** The kept member of each entry of `groups`. */
+  keepers: number[];
+  /** 1 where the row survives dedup. */
+  keep: Uint8Array;
+  /** Highest similarity of each row to any other row (its nearest neighbour), for reports. */
+  nearestScore: Float32Array;
+}
+
+export async function nearestNeighbours(
+  queries: Matrix,
+  keys: Matrix,
+  opts: { k: number; excludeSelf?: boolean; index?: SearchIndex; queryBlock?: number; keyBlock?: number; onProgress?: (f: number) => void },
+): Promise<Neighbours> {
+  if (opts.index === 'ann') return annTopK(queries, keys, { k: opts.k, excludeSelf: opts.excludeSelf });
+  return blockedTopK(queries, keys, opts);
+}
+
+/** Groups from a k-NN graph: union every (i, neighbour) pair whose score reaches the threshold. */
+export function groupsFromNeighbours(nb: Neighbours, n: number, threshold: number): {
+  component: Int32Array;
+  groups: number[][];
+  edges: number;
+} {
+  const uf = new UnionFind(n);
+  const seen = new Set<number>(); // pair i*n+j with i<j
+  for (let i = 0; i < n; i++) {
+    for (let m = 0; m < nb.k; m++) {
+      const j = nb.indices[i * nb.k + m]!;
+      if (j < 0 || nb.scores[i * nb.k + m]! < threshold) break; // sorted: the rest are lower
+      if (j !== i) {
+        uf.union(i, j);
+        seen.add(i < j ? i * n + j : j * n + i);
+      }
+    }
+  }
+  const { label, count } = uf.components();
+  const members: number[][] = Array.from({ length: count }, () => []);
+  for (let i = 0; i < n; i++) members[label[i]!]!.push(i);
+  return { component: label, groups: members.filter((g) => g.length > 1), edges: seen.size };
+}
+
+/** The member whose embedding is closest to the group's mean direction. */
+export function mostCentral(emb: Matrix, group: number[]): number {
+  const mean = new Float32Array(emb.cols);
+  for (const i of group) {
+    const r = rowOf(emb, i);
+    for (let j = 0; j < mean.length; j++) mean[j]! += r[j]!;
+  }
+  let best = group[0]!;
+  let bestScore = -Infinity;
+  for (const i of group) {
+    const s = dot(rowOf(emb, i), mean);
+    if (s > bestScore) [best, bestScore] = [i, s];
+  }
+  return best;
+}
+
+/** Finds near-duplicate groups in `emb` (unit rows) and marks one survivor per group. */
+export async function deduplicate(emb: Matrix, opts: DedupOptions = {}): Promise<DedupResult> {
+  const threshold = opts.threshold ?? DEFAULT_DEDUP_THRESHOLD;
+  if (!(threshold > -1 && threshold <= 1)) throw new Error(`dedup threshold must be in (-1, 1], got ${threshold}`);
+  const nb = await nearestNeighbours(emb, emb, { ...opts, k: opts.k ?? 16, excludeSelf: true });
+  const { component, groups, edges } = groupsFromNeighbours(nb, emb.rows, threshold);
+  const keep = new Uint8Array(emb.rows).fill(1);
+  const keepers: number[] = [];
+  for (const g of groups) {
+    const keeper = opts.keep === 'first' ? g[0]! : mostCentral(emb, g);
+    keepers.push(keeper);
+    for (const i of g) if (i !== keeper) keep[i] = 0;
+  }
+  const nearestScore = new Float32Array(emb.rows);
+  for (let i = 0; i < emb.rows; i++) nearestScore[i] = nb.k > 0 ? nb.scores[i * nb.k]! : -Infinity;
+  return { threshold, edges, component, groups, keepers, keep, nearestScore };
+}
+
+export interface EvalOverlap {
+  threshold: number;
+  /** Per pool row: index of the closest evaluation image, and its similarity. */
+  match: Int32Array;
+  score: Float32Array;
+  /** Pool rows at or above the threshold (to drop). */
+  removed: number[];
+}
+
+/** Pool images that nearly duplicate an evaluation image (test-set leakage). */
+export async function findEvalOverlap(
+  pool: Matrix,
+  evalSet: Matrix,
+  opts: { threshold?: number; index?: SearchIndex; queryBlock?: number; keyBlock?: number } = {},
+): Promise<EvalOverlap> {
+  const threshold = opts.threshold ?? DEFAULT_EVAL_THRESHOLD;
+  const nb = await nearestNeighbours(pool, evalSet, { ...opts, k: 1 });
+  const removed: number[] = [];
+  for (let i = 0; i < pool.rows; i++) if (nb.k > 0 && nb.scores[i]! >= threshold) removed.push(i);
+  return { threshold, match: nb.indices, score: nb.scores, removed };
+}

@@ -1,0 +1,58 @@
+// Multi-head self-attention with one fused qkv projection. qkv weight rows are [q; k; v], each split into heads of
+// dim D/H (the official reshape to (B, N, 3, H, D/H)); scale = (D/H)^-0.5.
+import { tf, type Tensor } from '../backend/tf.js';
+import type { Rng } from '../util/rng.js';
+import { scaledDotProductAttention } from './functional.js';
+import { Linear } from './linear.js';
+import { Module } from './module.js';
+
+export interface AttentionOptions {
+  qkvBias?: boolean;
+  projBias?: boolean;
+  rng: Rng;
+  /** trunc_normal std of both projections (DINO/timm init); omit for torch's default Linear init. */
+  std?: number;
+}
+
+export class Attention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly headDim: number;
+  readonly scale: number;
+
+  constructor(readonly dim: number, readonly numHeads: number, opts: AttentionOptions) {
+    super();
+    if (dim % numHeads !== 0) throw new Error(`Attention: embed dim ${dim} is not divisible by ${numHeads} heads`);
+    this.headDim = dim / numHeads;
+    this.scale = this.headDim ** -0.5;
+    this.qkv = this.addModule('qkv', new Linear(dim, 3 * dim, { bias: opts.qkvBias ?? true, rng: opts.rng, std: opts.std }));
+    this.proj = this.addModule('proj', new Linear(dim, dim, { bias: opts.projBias ?? true, rng: opts.rng, std: opts.std }));
+  }
+
+  /** q, k, v as [B, H, T, hd]. */
+  private heads(x: Tensor): [Tensor, Tensor, Tensor] {
+    const [B, T] = x.shape as [number, number, number];
+    const qkv = this.qkv.forward(x).reshape([B, T, 3, this.numHeads, this.headDim]).transpose([2, 0, 3, 1, 4]);
+    const [q, k, v] = tf.unstack(qkv, 0) as [Tensor, Tensor, Tensor];
+    return [q, k, v];
+  }
+
+  forward(x: Tensor): Tensor {
+    return tf.tidy(() => {
+      const [B, T, D] = x.shape as [number, number, number];
+      const [q, k, v] = this.heads(x);
+      const o = scaledDotProductAttention(q, k, v, this.scale);
+      return this.proj.forward(o.transpose([0, 2, 1, 3]).reshape([B, T, D]));
+    });
+  }
+
+  /** The output and the attention probabilities [B, H, T, T] (DINO v1's Attention returns both). */
+  forwardWithProbs(x: Tensor): { out: Tensor; probs: Tensor } {
+    return tf.tidy(() => {
+      const [B, T, D] = x.shape as [number, number, number];
+      const [q, k, v] = this.heads(x);
+      const { out, probs } = scaledDotProductAttention(q, k, v, this.scale, { returnProbs: true });
+      return { out: this.proj.forward(out.transpose([0, 2, 1, 3]).reshape([B, T, D])), probs };
+    });
+  }
+}

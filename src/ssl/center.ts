@@ -1,0 +1,70 @@
+// The teacher "center" of DINO / iBOT centering: an EMA of the teacher's mean output,
+//   center <- center * momentum + batchMean * (1 - momentum).
+// DINOv2 splits the update in two (official reduce_center_update / apply_center_update): `setPending` records the
+// batch mean, and `apply` folds it in just before the next teacher softmax. DINO v1 calls both back to back.
+// The center is a non-trainable tf.Variable, so it survives tf.tidy and never receives gradients.
+import { tf, type Tensor, type Variable } from '../backend/tf.js';
+import type { StateDict } from '../checkpoint/types.js';
+
+export class TeacherCenter {
+  readonly value: Variable;
+  private pending: Tensor | null = null;
+
+  /** `shape` is [1, K] (CLS) or [1, 1, K] (patches); `name` is used in error messages. */
+  constructor(
+    readonly shape: number[],
+    readonly momentum: number,
+    private readonly name: string,
+  ) {
+    this.value = tf.variable(tf.zeros(shape), false);
+  }
+
+  /** Records `batchMean` (same shape as the center, or broadcastable to it) for the next apply(). Replaces any earlier pending one. */
+  setPending(batchMean: Tensor): void {
+    this.pending?.dispose();
+    this.pending = tf.keep(batchMean.reshape(this.shape));
+  }
+
+  get hasPending(): boolean {
+    return this.pending !== null;
+  }
+
+  /** Folds a pending batch mean into the center (no-op when there is none). */
+  apply(): void {
+    if (!this.pending) return;
+    const pending = this.pending;
+    this.pending = null;
+    const m = this.momentum;
+    tf.tidy(() => this.value.assign(this.value.mul(m).add(pending.mul(1 - m))));
+    pending.dispose();
+  }
+
+  /** Sets the center from host data (e.g. a checkpoint); drops any pending update. */
+  set(values: Float32Array | number[]): void {
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    if (values.length !== n) throw new Error(`${this.name}: center needs ${n} values (shape [${this.shape}]), got ${values.length}`);
+    this.pending?.dispose();
+    this.pending = null;
+    tf.tidy(() => this.value.assign(tf.tensor(Float32Array.from(values), this.shape)));
+  }
+
+  /** {center} as a host tensor. A pending update is applied first: the next teacher softmax would apply it anyway. */
+  stateDict(): StateDict {
+    this.apply();
+    const data = this.value.dataSync() as Float32Array;
+    return new Map([['center', { dtype: 'float32', shape: [...this.shape], data: Float32Array.from(data) }]]);
+  }
+
+  /** Restores `center` from a state dict (a [K] / [1,K] / [1,1,K] float32 tensor with K values). */
+  loadStateDict(sd: StateDict): void {
+    const c = sd.get('center');
+    if (!c) throw new Error(`${this.name}: state dict has no 'center' (keys: ${[...sd.keys()].join(', ') || 'none'})`);
+    this.set(Float32Array.from(c.data as ArrayLike<number>));
+  }
+
+  dispose(): void {
+    this.pending?.dispose();
+    this.pending = null;
+    this.value.dispose();
+  }
+}

@@ -1,0 +1,28 @@
+// Collapse monitors of DINO training, computed from the teacher's centered, sharpened distribution p = softmax((t−c)/τ):
+//  - teacher_entropy: mean over images of H(p_i). Uniform collapse drives it to ln K (and the loss to ln K).
+//  - kl_uniform: KL(mean_i p_i ‖ uniform) = ln K − H(p̄). One-prototype collapse drives it to ln K; healthy ≈ small.
+import { tf, type Tensor } from '../backend/tf.js';
+
+export interface TeacherStats {
+  teacher_entropy: number;
+  kl_uniform: number;
+}
+
+/** Returns [entropy, kl] as a 2-vector tensor (one host read for both). */
+export function teacherStatsTensor(teacherOut: Tensor, center: Tensor, temp: number): Tensor {
+  return tf.tidy(() => {
+    const K = teacherOut.shape[1]!;
+    const logits = tf.div(tf.sub(teacherOut, center), temp);
+    const logp = tf.logSoftmax(logits, -1);
+    const p = tf.exp(logp);
+    const entropy = tf.mean(tf.neg(tf.sum(tf.mul(p, logp), -1)));
+    const pbar = tf.mean(p, 0);
+    const kl = tf.sum(tf.mul(pbar, tf.log(tf.add(tf.mul(pbar, K), 1e-30))));
+    return tf.stack([entropy, kl]);
+  });
+}
+
+/** True when the loss sits at ln K (uniform teacher): the collapse signature of dinov3#199. */
+export function lossAtLogK(loss: number, outDim: number, tol = 0.01): boolean {
+  return Math.abs(loss - Math.log(outDim)) < tol * Math.log(outDim);
+}

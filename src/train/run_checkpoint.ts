@@ -1,0 +1,65 @@
+// The training checkpoint of a run: one safetensors file holding student, teacher, optimizer state and the DINO
+// center, plus a JSON metadata entry with everything else needed to continue exactly (iteration, epoch, position in
+// the data order, RNG states, the schedule plan, the config). Written atomically (temp file in the same folder, fsync,
+// rename), so a crash or kill -9 during a write leaves the previous checkpoint intact.
+import { existsSync } from 'node:fs';
+import type { StateDict } from '../checkpoint/types.js';
+import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+const META_KEY = 'dinots_train_state';
+
+/** Host-side state besides the tensors. */
+export interface TrainProgress {
+  /** Global iterations done (the next step uses schedule index `iteration`). */
+  iteration: number;
+  epoch: number;
+  /** Iterations done within `epoch` (= the position in that epoch's data order, in batches). */
+  epoch_iteration: number;
+  /** Seconds spent training so far (for time budgets across resumes). */
+  train_seconds: number;
+  /** Named RNG states (e.g. drop path), each [u32, u32, u32, u32]. */
+  rng: Record<string, [number, number, number, number]>;
+  /** Planned schedule length and epoch length. */
+  total_iterations: number;
+  iters_per_epoch: number;
+  /** Free-form extra (config, k-NN history...). */
+  [k: string]: unknown;
+}
+
+export interface TrainCheckpoint {
+  student: StateDict;
+  teacher: StateDict;
+  optimizer: StateDict;
+  center: StateDict;
+  progress: TrainProgress;
+}
+
+const SECTIONS = ['student', 'teacher', 'optimizer', 'dino_loss'] as const;
+
+export function saveTrainCheckpoint(path: string, ck: TrainCheckpoint): void {
+  const sd: StateDict = new Map();
+  const put = (prefix: string, part: StateDict) => {
+    for (const [k, t] of part) sd.set(`${prefix}.${k}`, t);
+  };
+  put('student', ck.student);
+  put('teacher', ck.teacher);
+  put('optimizer', ck.optimizer);
+  put('dino_loss', ck.center);
+  writeSafetensors(path, sd, { [META_KEY]: JSON.stringify(ck.progress), format: 'dinots-train-checkpoint-v1' });
+}
+
+export function loadTrainCheckpoint(path: string): TrainCheckpoint {
+  if (!existsSync(path)) throw new Error(`no training checkpoint at ${path}: --resume needs a run folder with ${CHECKPOINT_FILE}`);
+  const { tensors, metadata } = readSafetensors(path);
+  const meta = metadata[META_KEY];
+  if (!meta) throw new Error(`${path} is not a dinots training checkpoint (no '${META_KEY}' metadata)`);
+  const parts: Record<(typeof SECTIONS)[number], StateDict> = { student: new Map(), teacher: new Map(), optimizer: new Map(), dino_loss: new Map() };
+  for (const [k, t] of tensors) {
+    const dot = k.indexOf('.');
+    const sec = k.slice(0, dot) as (typeof SECTIONS)[number];
+    if (!parts[sec]) throw new Error(`${path}: unexpected tensor '${k}'`);
+    parts[sec].set(k.slice(dot + 1), t);
+  }
+  return { student: parts.student, teacher: parts.teacher, optimizer: parts.optimizer, center: parts.dino_loss, progress: JSON.parse(meta) as TrainProgress };
+}
