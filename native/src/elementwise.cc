@@ -8,7 +8,7 @@ namespace dinots {
 namespace {
 
 // Binary op codes shared with the TS side (src/backend/native/addon.ts).
-enum BinOp { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kPow, kSquaredDiff };
+enum BinOp { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kPow, kSquaredDiff, kFirst };
 
 template <int OP>
 inline float Apply(float x, float y) {
@@ -20,6 +20,7 @@ inline float Apply(float x, float y) {
   if constexpr (OP == kMin) return (x != x || y != y) ? NAN : (x < y ? x : y);
   if constexpr (OP == kPow) return std::pow(x, y);
   if constexpr (OP == kSquaredDiff) return (x - y) * (x - y);
+  if constexpr (OP == kFirst) return x;  // broadcast copy of a (Tile, BroadcastTo)
   return 0.f;
 }
 
@@ -137,6 +138,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
     case kMin: RunBinary<kMin>(a.data, b.data, o.data, p); break;
     case kPow: RunBinary<kPow>(a.data, b.data, o.data, p); break;
     case kSquaredDiff: RunBinary<kSquaredDiff>(a.data, b.data, o.data, p); break;
+    case kFirst: RunBinary<kFirst>(a.data, b.data, o.data, p); break;
     default: throw Napi::RangeError::New(info.Env(), "binary: unknown op code");
   }
   return info.Env().Undefined();

@@ -154,7 +154,7 @@ Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
     const float v = x.data[i];
     const float cdf = 0.5f * (1.f + std::erf(v * kInvSqrt2));
     const float pdf = kInvSqrt2Pi * std::exp(-0.5f * v * v);
-    dx.data[i] = dy.data[i] * (cdf + 1.01f * v * pdf);
+    dx.data[i] = dy.data[i] * (cdf + v * pdf);
   }
   return info.Env().Undefined();
 }

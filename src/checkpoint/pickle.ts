@@ -62,9 +62,6 @@ const COMPAT: Record<string, string> = {
   'copy_reg._reconstructor': 'copyreg._reconstructor',
 };
 
-class MarkType {}
-const MARK = new MarkType();
-
 function builtinGlobals(): Record<string, (args: PickleValue[]) => PickleValue> {
   return {
     'collections.OrderedDict': (args) => {

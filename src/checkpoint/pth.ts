@@ -113,6 +113,9 @@ export function readPth(path: string): PthFile {
       const stride = intList(strideV, 'stride', path);
       if (stride.length !== shape.length) throw new Error(`${path}: tensor size and stride lengths differ`);
       const n = numel(shape);
+      // Expanded views (stride 0) may legitimately hold more elements than their storage, but not unboundedly.
+      if (n > Math.max(16 * storage.numel, 1 << 20))
+        throw new Error(`${path}: tensor [${shape}] of ${n} elements from a storage of ${storage.numel} refused (corrupt or hostile strides)`);
       const last = n === 0 ? offset : offset + shape.reduce((s, d, i) => s + (d - 1) * stride[i]!, 0);
       if (n > 0 && last >= storage.numel)
         throw new Error(`${path}: tensor [${shape}] at offset ${offset} with stride [${stride}] reads past its storage of ${storage.numel} elements`);

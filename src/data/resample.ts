@@ -155,23 +155,18 @@ export function resizeCropToChw(img: RgbImage, box: Box, outHeight: number, outW
       tmp[2 * tplane + orow + xx] = b < 0 ? 0 : b > 255 ? 255 : b;
     }
   }
-  // Vertical pass: accumulate whole rows (contiguous, fast), then clamp and scale to [0, 1].
+  // Vertical pass: one register accumulator per output pixel, taps `outWidth` apart; clamp and scale to [0, 1].
   const oplane = outHeight * outWidth;
   const out = new Float32Array(3 * oplane);
-  const acc = new Float64Array(outWidth);
   for (let c = 0; c < 3; c++) {
     for (let yy = 0; yy < outHeight; yy++) {
-      acc.fill(0);
       const base = yy * cv.ksize;
       const n = cv.count[yy]!;
-      for (let t = 0; t < n; t++) {
-        const w = cv.weights[base + t]!;
-        const srow = c * tplane + (cv.start[yy]! + t) * outWidth;
-        for (let x = 0; x < outWidth; x++) acc[x]! += tmp[srow + x]! * w;
-      }
+      const first = c * tplane + cv.start[yy]! * outWidth;
       const orow = c * oplane + yy * outWidth;
       for (let x = 0; x < outWidth; x++) {
-        const v = acc[x]!;
+        let v = 0;
+        for (let t = 0, p = first + x; t < n; t++, p += outWidth) v += tmp[p]! * cv.weights[base + t]!;
         out[orow + x] = v <= 0 ? 0 : v >= 255 ? 1 : v / 255;
       }
     }

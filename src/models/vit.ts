@@ -168,6 +168,19 @@ export class VisionTransformer extends Module {
     }) as unknown as ForwardFeatures;
   }
 
+  /**
+   * Normed CLS [B, D] and patch tokens [B, N, D] of one pass, for the training losses (DINO on CLS, iBOT on the
+   * patches); like forwardFeatures without keeping the registers and pre-norm tokens.
+   */
+  forwardTokens(x: Tensor, masks?: Tensor | null): { cls: Tensor; patch: Tensor } {
+    return tf.tidy(() => {
+      let t = this.prepareTokens(x, masks);
+      for (const blk of this.blocks) t = blk.forward(t);
+      const { clsToken, patchTokens } = this.split(this.norm.forward(t));
+      return { cls: clsToken, patch: patchTokens };
+    });
+  }
+
   /** Normed CLS token [B, D] (the output of both official forward()s). */
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
@@ -189,6 +202,9 @@ export class VisionTransformer extends Module {
     const { reshape = false, returnClassToken = false, norm = true } = opts;
     const tokens = opts.tokens ?? (this.config.family === 'dino' ? 'all' : 'patch');
     const depth = this.config.depth;
+    if (typeof n === 'number' && (!Number.isInteger(n) || n < 1 || n > depth)) {
+      throw new Error(`getIntermediateLayers: n = ${n} last blocks requested, the model has ${depth}`);
+    }
     const take = typeof n === 'number' ? range(depth - n, depth) : [...n];
     for (const i of take) {
       if (!Number.isInteger(i) || i < 0 || i >= depth) throw new Error(`getIntermediateLayers: block index ${i} is outside 0..${depth - 1}`);
@@ -248,9 +264,7 @@ export class VisionTransformer extends Module {
 }
 
 function range(a: number, b: number): number[] {
-  const out: number[] = [];
-  for (let i = Math.max(a, 0); i < b; i++) out.push(i);
-  return out;
+  return Array.from({ length: b - a }, (_, i) => a + i);
 }
 
 /** Stochastic-depth rate of each block: uniform (v2 train configs) or linear from 0 (np/torch linspace). */

@@ -1,6 +1,7 @@
 // Composite TF.js ops used by the layers. Each is a small function with a fixed signature so a backend can later
 // route it to a fused kernel without touching the layers.
 import { tf, type Tensor } from '../backend/tf.js';
+import { fusedAttention, fusedGelu, fusedLayerNorm } from '../backend/fused.js';
 
 /** y = x · wᵀ + b for x [..., in], w [out, in] (PyTorch Linear layout), b [out]. */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
@@ -18,6 +19,9 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
 
 /** LayerNorm over the last axis with biased variance, like torch.nn.LayerNorm. */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  // One native kernel (and one for its gradient) on the `native` backend; null elsewhere.
+  const fused = fusedLayerNorm(x, gamma, beta, eps);
+  if (fused) return fused;
   return tf.tidy(() => {
     const axis = x.rank - 1;
     const mean = tf.mean(x, axis, true);
@@ -29,6 +33,8 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
 
 /** Exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)) (torch.nn.GELU() default). */
 export function gelu(x: Tensor): Tensor {
+  const fused = fusedGelu(x);
+  if (fused) return fused;
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
 }
 
@@ -48,6 +54,8 @@ export function scaledDotProductAttention(
 export function scaledDotProductAttention(
   q: Tensor, k: Tensor, v: Tensor, scale: number, opts?: { returnProbs?: boolean },
 ): Tensor | { out: Tensor; probs: Tensor } {
+  const fused = fusedAttention(q, k, v, scale, opts?.returnProbs ?? false);
+  if (fused) return opts?.returnProbs ? { out: fused.out, probs: fused.probs! } : fused.out;
   return tf.tidy(() => {
     const probs = tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale));
     const out = tf.matMul(probs, v);

@@ -59,16 +59,20 @@ export abstract class Module {
     return out;
   }
 
-  /** Host copies of every parameter and buffer under the official names (float32; int32 buffers stay int32). */
+  /**
+   * Host copies of every parameter and buffer under the official names: float32, and int64 for integer buffers
+   * (BatchNorm's num_batches_tracked, int64 in PyTorch).
+   */
   stateDict(): StateDict {
     const sd: StateDict = new Map();
     for (const [name, v] of this.namedState()) {
       const data = v.dataSync();
-      sd.set(name, {
-        dtype: v.dtype === 'int32' ? 'int32' : 'float32',
-        shape: [...v.shape],
-        data: v.dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data),
-      });
+      sd.set(
+        name,
+        v.dtype === 'int32'
+          ? { dtype: 'int64', shape: [...v.shape], data: BigInt64Array.from(data as Int32Array, (x) => BigInt(x)) }
+          : { dtype: 'float32', shape: [...v.shape], data: Float32Array.from(data) },
+      );
     }
     return sd;
   }

@@ -7,6 +7,10 @@ export interface TrainConfig {
   // Model (official names)
   arch: string;
   patch_size: number;
+  /** Overrides of the arch's width / depth / heads (null = the arch's own). */
+  embed_dim: number | null;
+  depth: number | null;
+  num_heads: number | null;
   out_dim: number;
   norm_last_layer: boolean;
   use_bn_in_head: boolean;
@@ -61,6 +65,9 @@ export interface TrainConfig {
 export const DEFAULT_CONFIG: TrainConfig = {
   arch: 'vit_nano_p4_28',
   patch_size: 4,
+  embed_dim: null,
+  depth: null,
+  num_heads: null,
   out_dim: 2048,
   norm_last_layer: true,
   use_bn_in_head: false,
@@ -111,7 +118,13 @@ export function backboneConfig(cfg: TrainConfig): ViTConfig {
   else {
     throw new Error(`--arch '${cfg.arch}' is unknown: use vit_tiny, vit_small, vit_base or one of ${Object.keys(NAMED_CONFIGS).join(', ')}`);
   }
-  return { ...vit, dropPathRate: cfg.drop_path_rate };
+  return {
+    ...vit,
+    embedDim: cfg.embed_dim ?? vit.embedDim,
+    depth: cfg.depth ?? vit.depth,
+    numHeads: cfg.num_heads ?? vit.numHeads,
+    dropPathRate: cfg.drop_path_rate,
+  };
 }
 
 /** Checks ranges and combinations; throws an error naming the argument. */

@@ -15,11 +15,10 @@ import { initBackend, type BackendName } from '../backend/select.js';
 import { saveSafetensors } from '../checkpoint/index.js';
 import { savePth } from '../checkpoint/pth_write.js';
 import type { StateDict } from '../checkpoint/types.js';
-import { buildMultiCropBatch } from '../data/batch.js';
 import { parseDatasetSpec, type Dataset } from '../data/datasets.js';
-import { DataAugmentationDINO, dinoV1Augmentation } from '../data/multicrop.js';
+import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
+import { dinoV1Augmentation, type MultiCropConfig } from '../data/multicrop.js';
 import { DINOLoss } from '../ssl/dino_loss.js';
-import { Rng } from '../util/rng.js';
 import { DEFAULT_CONFIG, backboneConfig, validateConfig, type TrainConfig } from './config.js';
 import { DinoTrainer, NonFiniteLossError, type StepResult } from './dino_trainer.js';
 import { features, knnScore, prepareKnnSplit, rawPixelKnn, type KnnSplit } from './knn_monitor.js';
@@ -65,6 +64,8 @@ export interface RunResult {
   modelSeconds: number;
   trainSeconds: number;
   skippedFiles: number;
+  /** Names of unreadable files (known when batches are built in this thread; workers print them as warnings). */
+  skippedPaths: string[];
   datasetSize: number;
   message?: string;
   /** The networks after training (the caller disposes them with disposeNetworks). */
@@ -78,23 +79,18 @@ export function resolveConfig(over: Partial<TrainConfig>): TrainConfig {
   return cfg;
 }
 
-function augmentation(cfg: TrainConfig): DataAugmentationDINO {
+/** The official v1 multi-crop pipeline at the run's sizes; `color_augment: false` turns off the colour/blur/solarize
+ * ops and flips (grayscale digits are not flip-invariant). */
+function augmentation(cfg: TrainConfig): MultiCropConfig {
   const off = !cfg.color_augment;
-  return new DataAugmentationDINO(
-    dinoV1Augmentation({
-      globalCropsSize: cfg.global_crop_size,
-      globalCropsScale: cfg.global_crops_scale,
-      localCropsNumber: cfg.local_crops_number,
-      localCropsSize: cfg.local_crop_size,
-      localCropsScale: cfg.local_crops_scale,
-      ...(off ? { jitterP: 0, grayscaleP: 0, blurP: [0, 0, 0] as [number, number, number], solarizeP: 0, flipP: 0 } : {}),
-    }),
-  );
-}
-
-/** The data order of one epoch (drop_last batches of indices), a function of (seed, epoch) only. */
-export function epochOrder(n: number, seed: number, epoch: number): number[] {
-  return new Rng([seed, epoch, 0x0de5]).permutation(n);
+  return dinoV1Augmentation({
+    globalCropsSize: cfg.global_crop_size,
+    globalCropsScale: cfg.global_crops_scale,
+    localCropsNumber: cfg.local_crops_number,
+    localCropsSize: cfg.local_crop_size,
+    localCropsScale: cfg.local_crops_scale,
+    ...(off ? { jitterP: 0, grayscaleP: 0, blurP: [0, 0, 0] as [number, number, number], solarizeP: 0, flipP: 0 } : {}),
+  });
 }
 
 function prefixed(prefix: string, sd: StateDict): StateDict {
@@ -134,9 +130,10 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
   const skipped: string[] = [];
   const dataset = await parseDatasetSpec(cfg.data, { onSkip: (p, why) => { skipped.push(p); log(`warning: skipping unreadable image ${p}: ${why}`); } });
   const B = cfg.batch_size_per_gpu;
-  const itersPerEpoch = Math.floor(dataset.length / B);
-  if (itersPerEpoch < 1) throw new Error(`--data ${cfg.data} has ${dataset.length} images, fewer than --batch_size_per_gpu ${B}`);
-  const aug = augmentation(cfg);
+  if (dataset.length < B) throw new Error(`--data ${cfg.data} has ${dataset.length} images, fewer than --batch_size_per_gpu ${B}`);
+  // Batch (epoch, it) depends only on (seed, epoch, it): resuming mid-epoch sees the same batches and augmentations.
+  const loader = new MultiCropLoader(dataset, { batchSize: B, augmentation: augmentation(cfg), seed: cfg.seed, workers: cfg.num_workers });
+  const itersPerEpoch = loader.iterationsPerEpoch;
   const ncrops = 2 + cfg.local_crops_number;
 
   const nets = buildNetworks(cfg);
@@ -149,13 +146,12 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     new DINOLoss({ outDim: cfg.out_dim, ncrops, warmupTeacherTemp: cfg.warmup_teacher_temp, teacherTemp: cfg.teacher_temp,
       warmupTeacherTempEpochs: Math.min(cfg.warmup_teacher_temp_epochs, epochs), nepochs: epochs });
 
-  const batchAt = async (iteration: number) => {
-    const epoch = Math.floor(iteration / itersPerEpoch);
-    const pos = iteration % itersPerEpoch;
-    const order = orderCache.epoch === epoch ? orderCache.order : ((orderCache.epoch = epoch), (orderCache.order = epochOrder(dataset.length, cfg.seed, epoch)));
-    return buildMultiCropBatch(dataset, aug, order.slice(pos * B, (pos + 1) * B), cfg.seed, epoch);
-  };
-  const orderCache: { epoch: number; order: number[] } = { epoch: -1, order: [] };
+  /** Batches from global iteration `start` on, across epochs (the loader prefetches in its workers). */
+  async function* batchesFrom(start: number): AsyncGenerator<MultiCropBatch> {
+    for (let epoch = Math.floor(start / itersPerEpoch); ; epoch++) {
+      yield* loader.epoch(epoch, epoch === Math.floor(start / itersPerEpoch) ? start % itersPerEpoch : 0);
+    }
+  }
   const cropShapes = [cfg.global_crop_size, cfg.global_crop_size, ...Array<number>(cfg.local_crops_number).fill(cfg.local_crop_size)];
   const toTensors = (crops: Float32Array[]) => crops.map((c, i) => tf.tensor(c, [B, 3, cropShapes[i]!, cropShapes[i]!]));
 
@@ -249,7 +245,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
   let warnedCollapse = false;
   const startIteration = progress.iteration;
   try {
-    let next = progress.iteration < total ? batchAt(progress.iteration) : null;
+    const batches = batchesFrom(progress.iteration);
     while (progress.iteration < total) {
       if (stop || (opts.stopAfter !== undefined && stepsHere >= opts.stopAfter)) {
         status = 'interrupted';
@@ -263,7 +259,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
       const it = progress.iteration;
       const epoch = Math.floor(it / itersPerEpoch);
       const t0 = performance.now();
-      const batch = await next!;
+      const batch = (await batches.next()).value as MultiCropBatch;
       const t1 = performance.now();
       const crops = toTensors(batch.crops);
       let r: StepResult;
@@ -272,8 +268,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
       } finally {
         for (const c of crops) c.dispose();
       }
-      // Build the next batch while the event loop gets a turn (SIGINT is seen here).
-      next = it + 1 < total ? batchAt(it + 1) : null;
+      // Let the event loop run (worker replies, SIGINT).
       await new Promise((res) => setImmediate(res));
       const t2 = performance.now();
       loaderS += (t1 - t0) / 1000;
@@ -293,7 +288,9 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
         warnedCollapse = true;
         log(`\nwarning: the loss sits at ln K = ${Math.log(cfg.out_dim).toFixed(3)} (teacher entropy ${r.teacher_entropy.toFixed(3)}): the teacher output is uniform, training has collapsed. Lower --teacher_temp or raise --momentum_teacher.`);
       }
-      bar?.update(progress.iteration, { epoch, loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / (loaderS + modelS), loaderImgs: (B * stepsHere) / Math.max(loaderS, 1e-9), modelImgs: (B * stepsHere) / modelS, entropy: r.teacher_entropy });
+      const ls = loader.stats();
+      const loaderImgs = ls.workerMsPerImage > 0 ? (1000 / ls.workerMsPerImage) * Math.max(1, cfg.num_workers) : Infinity;
+      bar?.update(progress.iteration, { epoch, loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / (loaderS + modelS), loaderImgs, modelImgs: (B * stepsHere) / modelS, entropy: r.teacher_entropy });
       if (knnPoints.has(progress.iteration) && progress.iteration !== total) evaluateKnn(progress.iteration);
       const epochEnd = progress.epoch_iteration === 0;
       if (epochEnd || Date.now() - lastSave > cfg.checkpoint_minutes * 60_000) {
@@ -308,6 +305,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
   } finally {
     bar?.stop();
     if (opts.handleSigint ?? true) process.off('SIGINT', onSigint);
+    await loader.close();
   }
   if (status === 'nan') {
     log(`\n${message}`);
@@ -326,7 +324,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     status, out, config: cfg, plan, iteration: progress.iteration, backend, knn: knnHistory, knnRawPixels,
     imagesPerSecond: steps > 0 ? (B * stepsHere) / (loaderS + modelS) : 0,
     loaderSeconds: stepsHere ? loaderS / stepsHere : 0, modelSeconds: stepsHere ? modelS / stepsHere : 0,
-    trainSeconds: progress.train_seconds, skippedFiles: skipped.length, datasetSize: dataset.length, message, networks: nets,
+    trainSeconds: progress.train_seconds, skippedFiles: Math.max(skipped.length, loader.stats().skipped), skippedPaths: skipped, datasetSize: dataset.length, message, networks: nets,
   };
 
   /** Times a few steps with lr 0 and momentum 1 (parameters unchanged), then resets optimizer, center and RNG. */
@@ -340,14 +338,16 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     });
     const rngState = nets.student.backbone.dropPathRng.getState();
     const times: number[] = [];
+    const probeBatches = batchesFrom(0);
     for (let i = 0; i < probeIters; i++) {
       const t0 = performance.now();
-      const batch = await batchAt(i);
+      const batch = (await probeBatches.next()).value as MultiCropBatch;
       const crops = toTensors(batch.crops);
       probe.step(crops, i, 0);
       for (const c of crops) c.dispose();
       times.push((performance.now() - t0) / 1000);
     }
+    await probeBatches.return(undefined);
     probe.optimizer.dispose();
     probeLoss.dispose();
     nets.student.backbone.dropPathRng.setState(rngState);

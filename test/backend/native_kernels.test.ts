@@ -84,6 +84,11 @@ test('transpose, softmax, concat and slice, with gradients', { skip }, async () 
   }
   await compareBackends('concat uneven', (a, b, c) => tf.concat([a!, b!, c!], 1), [[2, 1, 4], [2, 5, 4], [2, 2, 4]], { grad: true });
   await compareBackends('strided slice', (x) => tf.slice(x!, [1, 0, 2], [2, -1, 3]), [[4, 3, 6]], { grad: true });
+  await compareBackends('tile', (x) => tf.tile(x!, [2, 1, 3]), [[3, 1, 4]], { grad: true });
+  await compareBackends('broadcastTo', (x) => tf.broadcastTo(x!, [5, 2, 4]), [[1, 1, 4]], { grad: true });
+  await compareBackends('split strided', (x) => tf.concat(tf.split(x!, [2, 3, 1], 1).map((t, i) => tf.mul(t, i + 1)), 1), [[4, 6, 3]], { grad: true });
+  await compareBackends('split contiguous', (x) => tf.concat(tf.split(x!, 2, 0).map((t, i) => tf.mul(t, i + 1)), 0), [[4, 6]], { grad: true });
+  await compareBackends('stack/unstack', (x) => tf.stack(tf.unstack(x!, 2).map((t, i) => tf.mul(t, i + 1)), 1), [[2, 3, 4]], { grad: true });
   await compareBackends('slice middle', (x) => tf.slice(x!, [0, 1], [5, 1]), [[5, 7]], { grad: true });
 });
 

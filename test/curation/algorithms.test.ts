@@ -9,7 +9,7 @@ import { annTopK } from '../../src/curation/ann.js';
 import { kmeans, reseedEmptyClusters, assignToCentroids } from '../../src/curation/kmeans.js';
 import { balancedAllocation, hierarchicalKMeans, hierarchicalSample, topLevelLabels } from '../../src/curation/hkmeans.js';
 import { deduplicate, findEvalOverlap, groupsFromNeighbours } from '../../src/curation/dedup.js';
-import { clusteredVectors, plantDuplicates, pairScores } from './synthetic.js';
+import { clusteredVectors, plantDuplicates, pairScores } from '../../src/curation/synthetic.js';
 import { retrieveBySamples, retrieveByClusters, randomSelection } from '../../src/curation/retrieve.js';
 
 before(async () => {

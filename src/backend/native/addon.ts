@@ -32,6 +32,8 @@ export interface NativeAddon {
 
 // Op codes: must match the enums in native/src/*.cc.
 export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7 } as const;
+/** Binary op code that copies `a` broadcast to the output shape (b is ignored). */
+export const BROADCAST_COPY = 8;
 export const UNARY = {
   Neg: 0, Abs: 1, Exp: 2, Log: 3, Sqrt: 4, Rsqrt: 5, Square: 6, Relu: 7, Sigmoid: 8, Tanh: 9, Erf: 10,
   Reciprocal: 11, Log1p: 12, Relu6: 13, Step: 14, Softplus: 15, Expm1: 16, Sign: 17,

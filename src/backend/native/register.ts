@@ -6,7 +6,7 @@ import { tf } from '../tf.js';
 import { BINARY, UNARY, loadAddon, type NativeAddon } from './addon.js';
 import { fusedKernels, registerFusedGradients } from './fused_kernels.js';
 import { withFallback, type NativeKernel } from './kernel_util.js';
-import { concatKernel, sliceKernel, transposeKernel } from './layout_kernels.js';
+import { concatKernel, packKernel, sliceKernel, splitKernel, tileKernel, transposeKernel } from './layout_kernels.js';
 import {
   addNKernel, binaryKernel, castKernel, fusedMatMulKernel, matMulKernel, REDUCE_KERNELS, reduceKernel, softmaxKernel, unaryKernel,
 } from './math_kernels.js';
@@ -29,6 +29,9 @@ function nativeOverrides(addon: NativeAddon): Record<string, NativeKernel> {
     Slice: sliceKernel(addon),
     Softmax: softmaxKernel(addon),
     Cast: castKernel(),
+    Tile: tileKernel(addon),
+    SplitV: splitKernel(addon),
+    Pack: packKernel(addon),
   };
   for (const [name, op] of Object.entries(BINARY)) k[name] = binaryKernel(addon, op);
   for (const [name, op] of Object.entries(UNARY)) k[name] = unaryKernel(addon, op);

@@ -1,0 +1,163 @@
+// `npm run bench -- train-step [--model NAME] [--batch N] [--iters N] [--threads N] [--profile] [--no-torch] [--json]`
+// Times our VisionTransformer (forward, and forward + backward + AdamW) on the native backend, and the same shapes
+// in PyTorch (bench/torch_vit.py), and prints ratios and GFLOP/s. With --json the last line is one JSON object.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { tf, type Tensor } from '../src/backend/tf.js';
+import { initBackend, type BackendName } from '../src/backend/select.js';
+import { adamwStep } from '../src/backend/adamw_kernel.js';
+import { nativeAddon } from '../src/backend/native/register.js';
+import { namedConfig, type ViTConfig } from '../src/models/config.js';
+import { VisionTransformer } from '../src/models/vit.js';
+import { trainStepFlops, vitForwardFlops } from './vit_flops.js';
+
+interface BenchModel {
+  name: string;
+  config: ViTConfig;
+  batch: number;
+}
+
+/** The default set: ViT-S/16 (the headline figure), ViT-S/14 at 224 and a tiny CPU-training config. */
+function defaultModels(batch?: number): BenchModel[] {
+  return [
+    { name: 'dino_vits16', config: namedConfig('dino_vits16'), batch: batch ?? 8 },
+    { name: 'dinov2_vits14@224', config: { ...namedConfig('dinov2_vits14'), imgSize: 224 }, batch: batch ?? 8 },
+    { name: 'vit_nano_p4_28', config: namedConfig('vit_nano_p4_28'), batch: batch ?? 64 },
+  ];
+}
+
+function parseModel(name: string, batch?: number): BenchModel {
+  const [base, size] = name.split('@');
+  const config = namedConfig(base!);
+  if (size) config.imgSize = Number(size);
+  if (!Number.isInteger(config.imgSize) || config.imgSize <= 0) throw new Error(`--model ${name}: image size after @ must be a positive integer`);
+  return { name, config, batch: batch ?? (config.imgSize <= 64 ? 64 : 8) };
+}
+
+function stats(times: number[]) {
+  const s = [...times].sort((a, b) => a - b);
+  return { best: s[0]!, median: s[Math.floor(s.length / 2)]! };
+}
+
+/** CPU seconds used by this process per wall second (1.0 = one full core). */
+function cpuShare<T>(fn: () => T): { result: T; share: number } {
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  const result = fn();
+  const c = process.cpuUsage(c0), wall = performance.now() - t0;
+  return { result, share: (c.user + c.system) / 1000 / wall };
+}
+
+function timeIt(fn: () => void, warmup: number, iters: number) {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  const { share } = cpuShare(() => {
+    for (let i = 0; i < iters; i++) {
+      const t = performance.now();
+      fn();
+      times.push(performance.now() - t);
+    }
+  });
+  return { ...stats(times), share };
+}
+
+function torchBaseline(m: BenchModel, threads: number, iters: number): { forward_ms: number; train_step_ms: number } | null {
+  const python = process.env.DINOTS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const c = m.config;
+  const args = ['bench/torch_vit.py', '--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth,
+    '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters].map(String);
+  const r = spawnSync(python, args, { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  if (r.status !== 0) {
+    process.stderr.write(`torch baseline unavailable (${python}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}\n`);
+    return null;
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+function profileStep(step: () => void): Promise<void> {
+  return tf.profile(step).then((p) => {
+    const byName = new Map<string, { ms: number; calls: number }>();
+    for (const k of p.kernels) {
+      const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+      e.ms += k.kernelTimeMs as number;
+      e.calls++;
+      byName.set(k.name, e);
+    }
+    const total = [...byName.values()].reduce((s, e) => s + e.ms, 0);
+    console.log(`  profile of one train step: ${total.toFixed(0)} ms in ${p.kernels.length} kernels`);
+    for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
+      console.log(`    ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
+    }
+  });
+}
+
+async function benchModel(m: BenchModel, o: { iters: number; threads: number; profile: boolean; torch: boolean }) {
+  const c = m.config;
+  const model = new VisionTransformer(c, { seed: 0 });
+  const params = [...model.trainableParameters().values()];
+  const mState = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  const vState = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  const x = tf.randomNormal([m.batch, c.inChans, c.imgSize, c.imgSize], 0, 1, 'float32', 1);
+  const r = tf.randomNormal([m.batch, c.embedDim], 0, 1, 'float32', 2);
+  let t = 0;
+  const forward = () => {
+    model.eval();
+    tf.tidy(() => model.forward(x).dataSync());
+  };
+  const trainStep = () => {
+    model.train();
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
+    adamwStep(params, params.map((p) => grads[p.name] as Tensor), mState, vState, 1e-4, 0.04, 0.9, 0.999, 1e-8, ++t);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  const load0 = loadavg()[0]!;
+  const fwd = timeIt(forward, 1, o.iters);
+  const step = timeIt(trainStep, 1, o.iters);
+  const load1 = loadavg()[0]!;
+  if (o.profile) await profileStep(trainStep);
+  tf.dispose([x, r, ...mState, ...vState]);
+  model.dispose();
+  const torch = o.torch ? torchBaseline(m, o.threads, o.iters) : null;
+  const fFlops = vitForwardFlops(c, m.batch), sFlops = trainStepFlops(c, m.batch);
+  return {
+    model: m.name, batch: m.batch, img: c.imgSize,
+    forward_ms: fwd.best, forward_median_ms: fwd.median, train_step_ms: step.best, train_step_median_ms: step.median,
+    forward_gflops: fFlops / fwd.best / 1e6, train_step_gflops: sFlops / step.best / 1e6,
+    torch_forward_ms: torch?.forward_ms ?? null, torch_train_step_ms: torch?.train_step_ms ?? null,
+    forward_ratio: torch ? fwd.best / torch.forward_ms : null, train_step_ratio: torch ? step.best / torch.train_step_ms : null,
+    cpu_share: step.share, loadavg_before: load0, loadavg_after: load1,
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, batch: { type: 'string' }, iters: { type: 'string' }, threads: { type: 'string' },
+      backend: { type: 'string' }, profile: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, json: { type: 'boolean' },
+    },
+  });
+  const batch = values.batch === undefined ? undefined : Number(values.batch);
+  if (batch !== undefined && !(Number.isInteger(batch) && batch > 0)) throw new Error(`--batch must be a positive integer (got ${values.batch})`);
+  const iters = Number(values.iters ?? 5);
+  if (values.threads) process.env.DINOTS_NUM_THREADS = values.threads; // read when the addon loads
+  const backend = await initBackend((values.backend ?? 'native') as BackendName);
+  const threads = nativeAddon()?.getNumThreads() ?? 1;
+  const models = values.model ? [parseModel(values.model, batch)] : defaultModels(batch);
+  console.log(`backend ${backend}, ${threads} threads, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const results = [];
+  for (const m of models) {
+    const res = await benchModel(m, { iters, threads, profile: values.profile ?? false, torch: !values['no-torch'] });
+    results.push(res);
+    const ratio = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}x`);
+    console.log(`${m.name} batch ${m.batch} @${m.config.imgSize}:`);
+    console.log(`  forward     ${res.forward_ms.toFixed(0)} ms [median ${res.forward_median_ms.toFixed(0)}] ${res.forward_gflops.toFixed(0)} GFLOP/s` +
+      ` | torch ${res.torch_forward_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.forward_ratio)}`);
+    console.log(`  train step  ${res.train_step_ms.toFixed(0)} ms [median ${res.train_step_median_ms.toFixed(0)}] ${res.train_step_gflops.toFixed(0)} GFLOP/s` +
+      ` | torch ${res.torch_train_step_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.train_step_ratio)}`);
+    console.log(`  contention: this process used ${res.cpu_share.toFixed(2)} cores of ${threads}; load average ${res.loadavg_before.toFixed(2)} → ${res.loadavg_after.toFixed(2)}`);
+  }
+  if (values.json) console.log(JSON.stringify({ backend, threads, ...results[0], models: results }));
+}
