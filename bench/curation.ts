@@ -2,6 +2,9 @@
 // vectors (dim 384). Each size runs in its own child process so its peak RSS is its own.
 //   npx tsx bench/curation.ts [--sizes 10000,100000] [--dim 384] [--k 16] [--clusters 256] [--iters 10]
 //                             [--index auto|exact|ann] [--backend wasm]
+//   npx tsx bench/curation.ts --quality [--model pixels|CKPT|NAME]
+//     dedup precision/recall on planted near-copies of MNIST digits and photo crops (per augmentation, per threshold),
+//     and the in-distribution share of retrieval-curated sets against a random selection of the same size.
 // --index auto: exact blocked search up to 100k vectors, usearch HNSW above (exact at 1M is ~1.5e13 FLOP).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +18,12 @@ interface Args {
   index: 'auto' | 'exact' | 'ann';
   backend: string;
   one?: number;
+  quality: boolean;
+  model: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sizes: [10_000, 100_000], dim: 384, k: 16, clusters: 256, iters: 10, index: 'auto', backend: 'auto' };
+  const a: Args = { sizes: [10_000, 100_000], dim: 384, k: 16, clusters: 256, iters: 10, index: 'auto', backend: 'auto', quality: false, model: 'pixels' };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -30,6 +35,8 @@ function parseArgs(argv: string[]): Args {
       case '--index': a.index = v as Args['index']; i++; break;
       case '--backend': a.backend = v!; i++; break;
       case '--one': a.one = Number(v); i++; break;
+      case '--quality': a.quality = true; break;
+      case '--model': a.model = v!; i++; break;
       default: throw new Error(`bench curation: unknown argument '${argv[i]}' (see the header of bench/curation.ts)`);
     }
   }
@@ -71,8 +78,66 @@ async function runOne(a: Args, n: number): Promise<Row> {
   return { n, backend, index, genS, knnS, groups: dd.groups.length, kmeansS, kmeansIters: km.iterations, peakRssMB };
 }
 
+/** Dedup precision/recall and retrieval in-distribution share on real images (see header). */
+async function quality(a: Args): Promise<void> {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { initBackend } = await import('../src/backend/select.js');
+  const { buildPlantedPool, buildRetrievalPool, AUGMENTATIONS } = await import('../test/curation/image_pool.js');
+  const { pixelEmbedder, modelEmbedder } = await import('../src/curation/embed.js');
+  const { deduplicate } = await import('../src/curation/dedup.js');
+  const { l2NormalizeRows } = await import('../src/curation/matrix.js');
+  const { pairScores } = await import('../src/curation/synthetic.js');
+  const { kmeans } = await import('../src/curation/kmeans.js');
+  const { retrieveBySamples, retrieveByClusters, mergeRetrieved, randomSelection } = await import('../src/curation/retrieve.js');
+  const backend = await initBackend(a.backend as 'auto');
+  const dir = mkdtempSync(join(tmpdir(), 'dinots-curation-quality-'));
+  const embedder = a.model === 'pixels' ? pixelEmbedder() : (await modelEmbedder(a.model, { batchSize: 32 })).embedder;
+
+  const pool = await buildPlantedPool(join(dir, 'planted'), { digits: 150, photos: 50, copies: 60, seed: 0 });
+  const e = await embedder(pool.dir, 'pool');
+  const x = l2NormalizeRows(e.embeddings);
+  const row = new Map(e.paths.map((p, i) => [p, i]));
+  const pairs = pool.pairs.map(([p, q]) => [row.get(p)!, row.get(q)!] as [number, number]);
+  const out: string[] = [`model ${a.model}, backend ${backend}; pool ${x.rows} images (150 MNIST digits, 50 photo crops, 60 planted copies)`, ''];
+  out.push(`| threshold | precision | recall | ${AUGMENTATIONS.map((g) => `recall ${g}`).join(' | ')} |`, `|---|---|---|${AUGMENTATIONS.map(() => '---').join('|')}|`);
+  for (const th of [0.8, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]) {
+    const dd = await deduplicate(x, { threshold: th, k: 16 });
+    const sc = pairScores(dd.component, pairs, x.rows);
+    const per = AUGMENTATIONS.map((g) => {
+      const ps = pairs.filter((_, i) => pool.pairs[i]![1].includes(`_${g}.`));
+      return `${ps.filter(([p, q]) => dd.component[p] === dd.component[q]).length}/${ps.length}`;
+    });
+    out.push(`| ${th} | ${sc.precision.toFixed(3)} | ${sc.recall.toFixed(3)} | ${per.join(' | ')} |`);
+  }
+
+  const ret = await buildRetrievalPool(join(dir, 'ret'), { inDist: 200, photos: 100, noise: 100, seeds: 40, seed: 1 });
+  const P = await embedder(ret.pool, 'pool');
+  const S = await embedder(ret.seed, 'seed');
+  const px = l2NormalizeRows(P.embeddings);
+  const sx = l2NormalizeRows(S.embeddings);
+  const share = (rows: number[]) => rows.filter((r) => ret.inDistribution(P.paths[r]!)).length / rows.length;
+  const budget = 100;
+  const km = await kmeans(px, { k: 20, seed: 0 });
+  const bySamples = await retrieveBySamples(px, sx, { budget });
+  const byClusters = await retrieveByClusters(px, sx, { assignments: km.assignments, centroids: km.centroids, budget });
+  const both = mergeRetrieved(bySamples, byClusters, budget);
+  out.push('', `retrieval: pool ${px.rows} (200 MNIST digits = in-distribution, 100 photo crops, 100 noise), 40 seed digits, budget ${budget}`, '');
+  out.push('| selection | size | in-distribution share |', '|---|---|---|');
+  out.push(`| sample-based (k-NN of seeds) | ${bySamples.index.length} | ${share(bySamples.index).toFixed(3)} |`);
+  out.push(`| cluster-based (k=20 clusters) | ${byClusters.index.length} | ${share(byClusters.index).toFixed(3)} |`);
+  out.push(`| both (merged) | ${both.index.length} | ${share(both.index).toFixed(3)} |`);
+  for (const seed of [0, 1, 2]) {
+    const r = randomSelection(px.rows, budget, seed);
+    out.push(`| random (seed ${seed}) | ${r.length} | ${share(r).toFixed(3)} |`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
+  if (a.quality) return quality(a);
   if (a.one !== undefined) {
     process.stdout.write(`${JSON.stringify(await runOne(a, a.one))}\n`);
     return;

@@ -1,6 +1,7 @@
 // Benchmark dispatcher: `npm run bench -- <name> [options]`. One file per benchmark in bench/.
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   'train-step': () => import('./train_step.js'),
+  'dino-step': () => import('./dino_step.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

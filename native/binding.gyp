@@ -18,7 +18,7 @@
       "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fopenmp", "-fexceptions",
                     "-ffast-math", "-fno-finite-math-only"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["-ldnnl", "-fopenmp"]
+      "libraries": ["-ldnnl", "-lmvec", "-fopenmp"]
     }
   ]
 }

@@ -1,6 +1,7 @@
 // Elementwise kernels: binary ops with NumPy broadcasting, and unary math ops.
 #include <omp.h>
 #include <cmath>
+#include "vmath.h"
 #include <cstring>
 #include "common.h"
 

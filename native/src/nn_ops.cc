@@ -2,6 +2,7 @@
 // Each replaces a chain of 5-30 TF.js ops (and as many temporary tensors) with one pass over the rows.
 #include <omp.h>
 #include <cmath>
+#include "vmath.h"
 #include <vector>
 #include "common.h"
 

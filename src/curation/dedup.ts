@@ -6,10 +6,20 @@ import { blockedTopK, type Neighbours } from './topk.js';
 import { annTopK } from './ann.js';
 import { UnionFind } from './unionfind.js';
 
-/** Cosine threshold for "same image" on L2-normalised DINO CLS embeddings; see docs in the curate command. */
+/**
+ * Cosine threshold for "same image" on L2-normalised CLS embeddings of a trained model. Not tuned here (no trained
+ * weights on this machine); DINOv2 itself used a copy-detection embedding (SSCD) with its own threshold.
+ */
 export const DEFAULT_DEDUP_THRESHOLD = 0.95;
 /** Looser threshold against evaluation sets: leaking a test image costs more than losing a training one. */
 export const DEFAULT_EVAL_THRESHOLD = 0.9;
+/**
+ * For the 16x16 thumbnail embedding (--model pixels), tuned on the planted-duplicate pool (MNIST digits + photo
+ * crops, bench/curation.ts --quality): 0.97 gives precision 0.94 / recall 0.74 (every resize, JPEG and colour copy;
+ * no 8-15% crops, which move pixels), 0.95 drops precision to 0.56 (distinct digits of the same class match).
+ */
+export const PIXEL_DEDUP_THRESHOLD = 0.97;
+export const PIXEL_EVAL_THRESHOLD = 0.95;
 
 export type SearchIndex = 'exact' | 'ann';
 
@@ -69,9 +79,18 @@ export function groupsFromNeighbours(nb: Neighbours, n: number, threshold: numbe
     }
   }
   const { label, count } = uf.components();
-  const members: number[][] = Array.from({ length: count }, () => []);
-  for (let i = 0; i < n; i++) members[label[i]!]!.push(i);
-  return { component: label, groups: members.filter((g) => g.length > 1), edges: seen.size };
+  // Member lists only for components with more than one row (most rows are singletons).
+  const size = new Int32Array(count);
+  for (let i = 0; i < n; i++) size[label[i]!]!++;
+  const slot = new Int32Array(count).fill(-1);
+  const groups: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const c = label[i]!;
+    if (size[c]! < 2) continue;
+    if (slot[c] === -1) slot[c] = groups.push([]) - 1;
+    groups[slot[c]!]!.push(i);
+  }
+  return { component: label, groups, edges: seen.size };
 }
 
 /** The member whose embedding is closest to the group's mean direction. */

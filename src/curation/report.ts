@@ -67,7 +67,7 @@ export async function writeReport(work: string, thumbnails: ThumbnailSource = fi
     const evalScore = d.float32('eval_score');
     const evalMatch = d.strings('eval_match');
     const members = new Map<number, number[]>();
-    group.forEach((g, i) => g >= 0 && members.set(g, [...(members.get(g) ?? []), i]));
+    group.forEach((g, i) => g >= 0 && pushTo(members, g, i));
     const groups = [...members.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]);
     const sizeHist: Record<string, number> = {};
     for (const [, m] of groups) sizeHist[m.length] = (sizeHist[m.length] ?? 0) + 1;
@@ -91,7 +91,7 @@ export async function writeReport(work: string, thumbnails: ThumbnailSource = fi
     const level0 = readTable(join(work, 'clusters.arrow')).int32('level0');
     const paths = readTable(join(work, 'pool.arrow')).strings('path');
     const members = new Map<number, number[]>();
-    level0.forEach((c, i) => c >= 0 && members.set(c, [...(members.get(c) ?? []), i]));
+    level0.forEach((c, i) => c >= 0 && pushTo(members, c, i));
     const bySize = [...members.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]);
     const sizes = bySize.map(([, m]) => m.length);
     (stats as Record<string, unknown>).clusterSizes = { clusters: sizes.length, min: Math.min(...sizes), median: sizes[Math.floor(sizes.length / 2)], max: Math.max(...sizes) };
@@ -110,6 +110,12 @@ export async function writeReport(work: string, thumbnails: ThumbnailSource = fi
     .map(([s, r]) => `${s} ${r.seconds.toFixed(1)} s`)
     .join(', ')}. Full numbers in stats.json.`;
   writeHtmlPage(join(work, 'report', 'index.html'), 'dinots curation report', sections, intro);
+}
+
+function pushTo(m: Map<number, number[]>, key: number, v: number): void {
+  const list = m.get(key);
+  if (list) list.push(v);
+  else m.set(key, [v]);
 }
 
 /** Reads stats.json of a finished run. */

@@ -1,7 +1,9 @@
 // Exact cosine k-nearest neighbours by blocked matrix products, in bounded memory.
 // Keys are cut into blocks (transposed once per block: the wasm backend multiplies a plain [D, N] right-hand side
-// about 10x faster than a transposeB product); every query block is scored against the current key block,
-// tf.topk keeps the block's best k, and a per-query sorted list merges the blocks as they stream by.
+// about 10x faster than a transposeB product); every query block is scored against the current key block and the
+// scores are scanned on the host into a per-query sorted list of the best k so far. The scan is one comparison per
+// score against the current k-th best (an insertion is rare), which beats tf.topk on the native backend and matches
+// it on wasm. Ties keep the lower key index first, like a stable sort.
 // Peak memory beyond the inputs: queryBlock x keyBlock scores plus queries x k results.
 import { tf } from '../backend/tf.js';
 import { type Matrix, rowOf, dot } from './matrix.js';
@@ -41,81 +43,50 @@ export async function blockedTopK(queries: Matrix, keys: Matrix, opts: TopKOptio
   const d = queries.cols;
   const qb = opts.queryBlock ?? 1024;
   const kb = opts.keyBlock ?? 16384;
-  const result: Neighbours = {
+  const res: Neighbours = {
     k,
     indices: new Int32Array(nq * k).fill(-1),
     scores: new Float32Array(nq * k).fill(-Infinity),
   };
-  if (k === 0 || nq === 0) return result;
-  const mergedScores = new Float32Array(k);
-  const mergedIdx = new Int32Array(k);
+  if (k === 0 || nq === 0) return res;
+  const { scores, indices } = res;
 
   for (let k0 = 0; k0 < keys.rows; k0 += kb) {
     const k1 = Math.min(keys.rows, k0 + kb);
-    const keysT = tf.tidy(() =>
-      tf.transpose(tf.tensor2d(keys.data.subarray(k0 * d, k1 * d), [k1 - k0, d])),
-    ) as tf.Tensor2D;
-    // One extra candidate per block so a dropped self-match still leaves k.
-    const take = Math.min(k1 - k0, k + (excludeSelf ? 1 : 0));
+    const width = k1 - k0;
+    const keysT = tf.tidy(() => tf.transpose(tf.tensor2d(keys.data.subarray(k0 * d, k1 * d), [width, d])));
     for (let q0 = 0; q0 < nq; q0 += qb) {
       const q1 = Math.min(nq, q0 + qb);
-      const { values, indices } = tf.tidy(() => {
-        const q = tf.tensor2d(queries.data.subarray(q0 * d, q1 * d), [q1 - q0, d]);
-        return tf.topk(tf.matMul(q, keysT), take, true);
-      });
-      const vals = (await values.data()) as Float32Array;
-      const idxs = (await indices.data()) as Int32Array;
-      values.dispose();
-      indices.dispose();
+      const simT = tf.tidy(() => tf.matMul(tf.tensor2d(queries.data.subarray(q0 * d, q1 * d), [q1 - q0, d]), keysT));
+      const sims = (await simT.data()) as Float32Array;
+      simT.dispose();
       for (let r = 0; r < q1 - q0; r++) {
         const qi = q0 + r;
-        mergeRow(result, qi, k, vals, idxs, r * take, take, k0, excludeSelf ? qi : -1, mergedScores, mergedIdx);
+        const base = qi * k;
+        const last = base + k - 1;
+        const self = excludeSelf ? qi - k0 : -1;
+        let worst = scores[last]!;
+        const off = r * width;
+        for (let j = 0; j < width; j++) {
+          const v = sims[off + j]!;
+          if (!(v > worst) || j === self) continue;
+          // Insert after every entry >= v (earlier key indices win ties).
+          let p = last;
+          while (p > base && scores[p - 1]! < v) {
+            scores[p] = scores[p - 1]!;
+            indices[p] = indices[p - 1]!;
+            p--;
+          }
+          scores[p] = v;
+          indices[p] = k0 + j;
+          worst = scores[last]!;
+        }
       }
     }
     keysT.dispose();
     opts.onProgress?.(k1 / keys.rows);
   }
-  return result;
-}
-
-/** Merges one block's sorted candidates into query qi's sorted list. */
-function mergeRow(
-  res: Neighbours,
-  qi: number,
-  k: number,
-  vals: Float32Array,
-  idxs: Int32Array,
-  off: number,
-  take: number,
-  keyOffset: number,
-  self: number,
-  mergedScores: Float32Array,
-  mergedIdx: Int32Array,
-): void {
-  const base = qi * k;
-  // Fast exit: the block's best cannot enter the list.
-  if (vals[off]! <= res.scores[base + k - 1]! && res.indices[base + k - 1]! !== -1) return;
-  let a = 0;
-  let b = 0;
-  for (let m = 0; m < k; m++) {
-    while (b < take && idxs[off + b]! + keyOffset === self) b++;
-    const aScore = a < k ? res.scores[base + a]! : -Infinity;
-    const bScore = b < take ? vals[off + b]! : -Infinity;
-    if (a < k && (aScore >= bScore || b >= take) && res.indices[base + a]! !== -1) {
-      mergedScores[m] = aScore;
-      mergedIdx[m] = res.indices[base + a]!;
-      a++;
-    } else if (b < take) {
-      mergedScores[m] = bScore;
-      mergedIdx[m] = idxs[off + b]! + keyOffset;
-      b++;
-    } else {
-      mergedScores[m] = -Infinity;
-      mergedIdx[m] = -1;
-    }
-  }
-  res.scores.set(mergedScores, base);
-  res.indices.set(mergedIdx, base);
+  return res;
 }
 
 /** Reference: plain loops over every pair (for tests and tiny inputs). Ties go to the lower key index. */

@@ -188,12 +188,13 @@ export function adjustSaturation(img: ChwImage, f: number): ChwImage {
 
 /** Hue rotation by `h` turns (|h| <= 0.5) through HSV, with torchvision's _rgb2hsv / _hsv2rgb formulas. */
 export function adjustHue(img: ChwImage, h: number): ChwImage {
+  if (!(Math.abs(h) <= 0.5)) throw new Error(`adjustHue: hue factor ${h} must be in [-0.5, 0.5]`);
   const d = img.data;
   const n = img.width * img.height;
   for (let i = 0; i < n; i++) {
     const r = d[i]!, g = d[n + i]!, b = d[2 * n + i]!;
-    const maxc = Math.max(r, g, b);
-    const minc = Math.min(r, g, b);
+    const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
+    const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
     const cr = maxc - minc;
     let hue = 0;
     let sat = 0;
@@ -203,10 +204,12 @@ export function adjustHue(img: ChwImage, h: number): ChwImage {
       if (maxc === r) hue = bc - gc;
       else if (maxc === g) hue = 2 + rc - bc;
       else hue = 4 + gc - rc;
-      hue = (hue / 6 + 1) % 1;
+      hue = hue / 6 + 1; // in [5/6, 11/6]: fmod(., 1) is one exact subtraction
+      if (hue >= 1) hue -= 1;
     }
-    hue = (hue + h) % 1;
-    if (hue < 0) hue += 1; // Python's % is non-negative
+    hue += h; // Python's (hue + h) % 1 for |h| <= 0.5
+    if (hue >= 1) hue -= 1;
+    else if (hue < 0) hue += 1;
     const v = maxc;
     const sector = Math.floor(hue * 6);
     const f = hue * 6 - sector;

@@ -236,3 +236,39 @@ ${body}
 function sameSize(a: RGBImage, b: RGBImage, what: string): void {
   if (a.width !== b.width || a.height !== b.height) throw new Error(`${what}: sizes differ (${a.width}x${a.height} vs ${b.width}x${b.height})`);
 }
+
+/** Two images side by side with lines between matched points ([xA, yA, xB, yB] in each image's pixels). */
+export async function drawCorrespondences(a: RGBImage, b: RGBImage, lines: [number, number, number, number][]): Promise<Buffer> {
+  const { createCanvas, ImageData } = await import('@napi-rs/canvas');
+  const gap = 10;
+  const W = a.width + gap + b.width;
+  const H = Math.max(a.height, b.height);
+  const canvas = createCanvas(W, H);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = 'white';
+  ctx.fillRect(0, 0, W, H);
+  const toImageData = (img: RGBImage) => {
+    const rgba = new Uint8ClampedArray(img.width * img.height * 4);
+    for (let p = 0; p < img.width * img.height; p++) {
+      rgba.set(img.data.subarray(3 * p, 3 * p + 3), 4 * p);
+      rgba[4 * p + 3] = 255;
+    }
+    return new ImageData(rgba, img.width, img.height);
+  };
+  ctx.putImageData(toImageData(a), 0, 0);
+  ctx.putImageData(toImageData(b), a.width + gap, 0);
+  ctx.lineWidth = Math.max(1, Math.round(Math.min(W, H) / 300));
+  lines.forEach(([xa, ya, xb, yb], i) => {
+    ctx.strokeStyle = `hsl(${Math.round((360 * i) / Math.max(1, lines.length))}, 90%, 50%)`;
+    ctx.beginPath();
+    ctx.moveTo(xa, ya);
+    ctx.lineTo(a.width + gap + xb, yb);
+    ctx.stroke();
+    for (const [x, y] of [[xa, ya], [a.width + gap + xb, yb]] as const) {
+      ctx.beginPath();
+      ctx.arc(x, y, ctx.lineWidth * 2, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+  });
+  return canvas.encode('png');
+}

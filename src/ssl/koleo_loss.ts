@@ -28,7 +28,9 @@ export function koleoLoss(x: Tensor, eps = 1e-8): KoLeoResult {
     // Read back and re-create the indices so they are off the gradient tape (TF.js cannot differentiate gather
     // with respect to indices): one small synchronous download of B integers.
     const nnIndices = tf.tensor1d(tf.argMax(diagonalToMinusOne, 1).dataSync() as Int32Array, 'int32');
-    const diff = tf.add(tf.sub(xn, tf.gather(xn, nnIndices)), eps);
+    // x[nn] as a one-hot matmul rather than gather: gather's gradient needs UnsortedSegmentSum, missing on wasm.
+    const neighbours = tf.matMul(tf.oneHot(nnIndices, n, 1, 0, 'float32'), xn);
+    const diff = tf.add(tf.sub(xn, neighbours), eps);
     const distances = tf.sqrt(tf.sum(tf.square(diff), -1));
     const loss = tf.neg(tf.mean(tf.log(tf.add(distances, eps)))) as tf.Scalar;
     return { loss, nnIndices };

@@ -13,6 +13,7 @@ import { tf, type Tensor } from '../backend/tf.js';
 import { initBackend, type BackendName } from '../backend/select.js';
 import { saveSafetensors } from '../checkpoint/index.js';
 import { savePth } from '../checkpoint/pth_write.js';
+import type { StateDict } from '../checkpoint/types.js';
 import { buildMultiCropBatch } from '../data/batch.js';
 import { parseDatasetSpec } from '../data/datasets.js';
 import { DataAugmentationDINO, dinoV2Augmentation } from '../data/multicrop.js';
@@ -27,7 +28,7 @@ import { Dinov2Trainer, type V2Batch, type V2StepResult } from './dinov2_trainer
 import { features, knnScore, prepareKnnSplit, rawPixelKnn, type KnnSplit } from './knn_monitor.js';
 import { lossAtLogK } from './monitors.js';
 import { TrainProgressBar } from './progress.js';
-import { epochOrder, type KnnPoint } from './run.js';
+import type { KnnPoint } from './run.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import type { YamlMap } from './yaml_config.js';
 
@@ -50,6 +51,8 @@ export interface RunNetworks {
   studentGlobalSize: number;
   /** Distillation: feed the student unmasked crops and put every patch in the iBOT loss (paper §5 "no masking"). */
   maskStudentInput: boolean;
+  /** Loss state (centers) to start from, e.g. a distillation teacher's trained centers. */
+  initialLossState?: StateDict;
   describe: string;
 }
 
@@ -63,6 +66,8 @@ export interface V2RunResult {
   backend: BackendName;
   knn: KnnPoint[];
   knnRawPixels: { top1: number; top5: number } | null;
+  /** Distillation: k-NN of the frozen teacher. */
+  teacherKnn: { top1: number; top5: number } | null;
   imagesPerSecond: number;
   trainSeconds: number;
   message?: string;
@@ -229,7 +234,10 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     trainer.loadLossState(resumed.center);
     if (progress.rng.drop_path) nets.student.backbone.dropPathRng.setState(progress.rng.drop_path);
     log(`resumed at iteration ${progress.iteration} / ${plan.total_iterations}`);
-  } else trainer.syncEmaFromStudent();
+  } else {
+    trainer.syncEmaFromStudent();
+    if (nets.initialLossState) trainer.loadLossState(nets.initialLossState);
+  }
   const result = trainer.resultNetwork;
 
   // k-NN monitor on the result backbone (teacher, or the student's EMA when distilling).
@@ -257,11 +265,21 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   const knnPoints = new Set<number>([0, total]);
   for (let i = 1; i <= cfg.run.knn_evals; i++) knnPoints.add(Math.round((i * total) / (cfg.run.knn_evals + 1)));
   if (progress.iteration === 0) evaluateKnn(0);
+  // Distillation: the frozen teacher's own k-NN, once, as the reference the student approaches.
+  let teacherKnn = (progress.teacher_knn as V2RunResult['teacherKnn'] | undefined) ?? null;
+  if (nets.ema && knnTrain && knnTest && !teacherKnn) {
+    const tTf = { cropSize: G, resizeSize: Math.round((G * 256) / 224) };
+    const tb = G === Gs ? knnTrain : await prepareKnnSplit(knnTrain.dataset, cfg.run.knn_train_size, cfg.train.seed, tTf);
+    const tq = G === Gs ? knnTest : await prepareKnnSplit(knnTest.dataset, cfg.run.knn_test_size, cfg.train.seed + 1, tTf);
+    teacherKnn = knnScore(features(nets.teacher.backbone, tb, G), tb.labels, features(nets.teacher.backbone, tq, G), tq.labels, cfg.run.knn_k, cfg.run.knn_temperature);
+    log(`k-NN of the frozen teacher: top-1 ${teacherKnn.top1.toFixed(2)}%, top-5 ${teacherKnn.top5.toFixed(2)}%`);
+  }
 
   const save = () => {
     progress.rng = { drop_path: nets.student.backbone.dropPathRng.getState() };
     progress.knn = knnHistory;
     progress.knn_raw_pixels = knnRawPixels;
+    progress.teacher_knn = teacherKnn;
     saveTrainCheckpoint(ckPath, { student: v2State(nets.student), teacher: v2State(result), optimizer: trainer.optimizer.stateDict(), center: trainer.lossState(), progress });
   };
 
@@ -348,7 +366,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   trainer.dispose();
   return {
     status, out, config: cfg, iteration: progress.iteration, totalIterations: total, officialEpochLength: plan.official_epoch_length, backend,
-    knn: knnHistory, knnRawPixels, imagesPerSecond: stepsHere ? (B * stepsHere) / busyS : 0, trainSeconds: progress.train_seconds, message, nets,
+    knn: knnHistory, knnRawPixels, teacherKnn, imagesPerSecond: stepsHere ? (B * stepsHere) / busyS : 0, trainSeconds: progress.train_seconds, message, nets,
   };
 
   /** A few steps with lr 0 and momentum 1 through a throw-away trainer (parameters unchanged), timed. */
@@ -374,6 +392,11 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     log(`planned ${p.total_iterations} iterations (${cfg.optim.epochs} official-style epochs of ${p.official_epoch_length}) for ${cfg.run.minutes} min at ${stepS.toFixed(3)} s/step`);
     return p;
   }
+}
+
+/** The data order of one epoch, as the shared loaders visit it (data/loader.ts): Rng([seed, epoch]).permutation(n). */
+export function epochOrder(n: number, seed: number, epoch: number): number[] {
+  return new Rng([seed, epoch]).permutation(n);
 }
 
 function concat(parts: Float32Array[]): Float32Array {

@@ -21,6 +21,7 @@ import type { CollatedMasks } from '../ssl/collate.js';
 import type { Schedulers } from '../ssl/schedules.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { clipGlobalNorm } from './clip.js';
+import { gatherRows } from './gather_rows.js';
 import { NonFiniteLossError } from './dino_trainer.js';
 import { checkSameParameters, emaUpdate } from './ema.js';
 import { AdamW } from './optim.js';
@@ -215,7 +216,7 @@ export class Dinov2Trainer {
       let maskedPatches: Tensor | null = null;
       if (doIbot) {
         const [, N, D] = g.patchTokens.shape as [number, number, number];
-        maskedPatches = tf.gather(g.patchTokens.reshape([nGlobalImages * N, D]), maskIdx);
+        maskedPatches = gatherRows(g.patchTokens.reshape([nGlobalImages * N, D]), maskIdx);
         if (!student.ibot_head) headIn.push(maskedPatches);
       }
       const out = student.dino_head.forward(headIn.length === 1 ? headIn[0]! : tf.concat(headIn, 0));

@@ -113,9 +113,9 @@ test('DINOHead: official names (plain, BN, 1 layer), init order, frozen weight_g
   ]);
   const sd = h.stateDict();
   assert.deepEqual(sd.get('last_layer.weight_g')!.shape, [40, 1]);
-  assert.ok((vals(sd.get('last_layer.weight_g')!)).every((v) => v === 1));
-  assert.ok((vals(sd.get('mlp.2.bias')!)).every((v) => v === 0));
-  const wv = (vals(sd.get('last_layer.weight_v')!));
+  assert.ok(vals(sd.get('last_layer.weight_g')!).every((v) => v === 1));
+  assert.ok(vals(sd.get('mlp.2.bias')!).every((v) => v === 0));
+  const wv = vals(sd.get('last_layer.weight_v')!);
   const bound = 1 / Math.sqrt(8); // torch default Linear init, not the trunc_normal of the MLP
   assert.ok(wv.every((v) => Math.abs(v) <= bound) && Math.max(...wv.map(Math.abs)) > 0.8 * bound);
   // g = 1: every prototype row of the effective weight has unit norm.
@@ -154,7 +154,7 @@ test('BatchNorm buffers: int64 num_batches_tracked in the state dict, running st
   const nbt = sd.get('mlp.1.num_batches_tracked')!;
   assert.equal(nbt.dtype, 'int64');
   assert.deepEqual(Array.from(nbt.data as BigInt64Array), [1n]);
-  assert.ok((vals(sd.get('mlp.1.running_mean')!)).some((v) => v !== 0));
+  assert.ok(vals(sd.get('mlp.1.running_mean')!).some((v) => v !== 0));
   const g = new DINOHead({ inDim: 4, outDim: 6, hiddenDim: 5, bottleneckDim: 3, nlayers: 2, useBn: true, seed: 3 });
   g.loadStateDict(sd);
   h.eval();

@@ -222,11 +222,11 @@ test('seeded init: same seed same weights; official init statistics', async () =
   };
   assert.ok(Math.abs(std(vals(a.get('blocks.0.mlp.fc1.weight')!)) - 0.02) < 0.001);
   assert.ok(std(vals(a.get('cls_token')!)) < 1e-5);
-  assert.ok((vals(a.get('blocks.0.attn.qkv.bias')!)).every((v) => v === 0));
-  assert.ok((vals(a.get('mask_token')!)).every((v) => v === 0));
-  assert.ok((vals(a.get('blocks.0.ls1.gamma')!)).every((v) => Math.abs(v - 1e-5) < 1e-12));
+  assert.ok(vals(a.get('blocks.0.attn.qkv.bias')!).every((v) => v === 0));
+  assert.ok(vals(a.get('mask_token')!).every((v) => v === 0));
+  assert.ok(vals(a.get('blocks.0.ls1.gamma')!).every((v) => Math.abs(v - 1e-5) < 1e-12));
   // Patch embed keeps torch's default Conv2d init, U(±1/√(3·14·14)).
-  const pw = (vals(a.get('patch_embed.proj.weight')!));
+  const pw = vals(a.get('patch_embed.proj.weight')!);
   const bound = 1 / Math.sqrt(3 * 14 * 14);
   assert.ok(pw.every((v) => Math.abs(v) <= bound) && Math.max(...pw.map(Math.abs)) > 0.9 * bound);
   const v1 = createViT(dinoConfig('tiny', 16, { imgSize: 32, embedDim: 64, depth: 1, numHeads: 2 }), { seed: 1 }).stateDict();

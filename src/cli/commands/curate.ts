@@ -7,7 +7,7 @@ import { initBackend, type BackendName } from '../../backend/select.js';
 import { runCuration, type RetrieveMode } from '../../curation/pipeline.js';
 import { parseSteps, STEP_NAMES } from '../../curation/steps.js';
 import { datasetThumbnail, modelEmbedder, pixelEmbedder } from '../../curation/embed.js';
-import { DEFAULT_DEDUP_THRESHOLD, DEFAULT_EVAL_THRESHOLD } from '../../curation/dedup.js';
+import { DEFAULT_DEDUP_THRESHOLD, DEFAULT_EVAL_THRESHOLD, PIXEL_DEDUP_THRESHOLD, PIXEL_EVAL_THRESHOLD } from '../../curation/dedup.js';
 
 interface CurateCliOptions {
   pool?: string;
@@ -17,8 +17,8 @@ interface CurateCliOptions {
   work: string;
   steps: string;
   budget?: number;
-  dedupThreshold: number;
-  evalThreshold: number;
+  dedupThreshold?: number;
+  evalThreshold?: number;
   neighbours: number;
   index: string;
   keep: string;
@@ -60,8 +60,8 @@ export function register(program: Command): void {
     .requiredOption('--work <dir>', 'work folder (tables, stats, report); steps resume from what is there')
     .option('--steps <list>', `steps to run, comma-separated (${STEP_NAMES.join(',')})`, STEP_NAMES.join(','))
     .option('--budget <n>', 'size of the curated set', int('--budget'))
-    .option('--dedup-threshold <cos>', 'cosine similarity at which two pool images are duplicates', num('--dedup-threshold'), DEFAULT_DEDUP_THRESHOLD)
-    .option('--eval-threshold <cos>', 'cosine similarity to an --eval image at which a pool image is dropped', num('--eval-threshold'), DEFAULT_EVAL_THRESHOLD)
+    .option('--dedup-threshold <cos>', `cosine similarity at which two pool images are duplicates (default ${DEFAULT_DEDUP_THRESHOLD}; ${PIXEL_DEDUP_THRESHOLD} with --model pixels)`, num('--dedup-threshold'))
+    .option('--eval-threshold <cos>', `cosine similarity to an --eval image at which a pool image is dropped (default ${DEFAULT_EVAL_THRESHOLD}; ${PIXEL_EVAL_THRESHOLD} with --model pixels)`, num('--eval-threshold'))
     .option('--neighbours <k>', 'neighbours per image in the duplicate graph', int('--neighbours'), 16)
     .option('--index <kind>', 'nearest-neighbour search: exact (blocked matmul), ann (usearch HNSW) or auto (ann above 1M)', 'auto')
     .option('--keep <which>', 'survivor of a duplicate group: central or first', 'central')
@@ -120,8 +120,8 @@ export function register(program: Command): void {
         embedder,
         thumbnails: datasetThumbnail(),
         budget: o.budget,
-        dedupThreshold: o.dedupThreshold,
-        evalThreshold: o.evalThreshold,
+        dedupThreshold: o.dedupThreshold ?? (o.model === 'pixels' ? PIXEL_DEDUP_THRESHOLD : DEFAULT_DEDUP_THRESHOLD),
+        evalThreshold: o.evalThreshold ?? (o.model === 'pixels' ? PIXEL_EVAL_THRESHOLD : DEFAULT_EVAL_THRESHOLD),
         neighbours: o.neighbours,
         index: o.index as 'exact' | 'ann' | 'auto',
         keep: o.keep,
