@@ -3,7 +3,7 @@
 // pool images too close to any evaluation image are dropped, so curated training data cannot leak the test sets.
 import { type Matrix, rowOf, dot } from './matrix.js';
 import { blockedTopK, type Neighbours } from './topk.js';
-import { annTopK } from './ann.js';
+import { annTopK, type AnnOptions } from './ann.js';
 import { UnionFind } from './unionfind.js';
 
 /**
@@ -32,6 +32,8 @@ export interface DedupOptions {
   keep?: 'central' | 'first';
   queryBlock?: number;
   keyBlock?: number;
+  /** HNSW settings when index is 'ann'. */
+  ann?: Omit<AnnOptions, 'k' | 'excludeSelf'>;
   onProgress?: (fraction: number) => void;
 }
 
@@ -54,9 +56,17 @@ export interface DedupResult {
 export async function nearestNeighbours(
   queries: Matrix,
   keys: Matrix,
-  opts: { k: number; excludeSelf?: boolean; index?: SearchIndex; queryBlock?: number; keyBlock?: number; onProgress?: (f: number) => void },
+  opts: {
+    k: number;
+    excludeSelf?: boolean;
+    index?: SearchIndex;
+    queryBlock?: number;
+    keyBlock?: number;
+    ann?: Omit<AnnOptions, 'k' | 'excludeSelf'>;
+    onProgress?: (f: number) => void;
+  },
 ): Promise<Neighbours> {
-  if (opts.index === 'ann') return annTopK(queries, keys, { k: opts.k, excludeSelf: opts.excludeSelf });
+  if (opts.index === 'ann') return annTopK(queries, keys, { ...opts.ann, k: opts.k, excludeSelf: opts.excludeSelf });
   return blockedTopK(queries, keys, opts);
 }
 
