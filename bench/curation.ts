@@ -1,11 +1,12 @@
 // Curation benchmark: time and peak memory (RSS) of the dedup k-NN graph and k-means on synthetic clustered unit
 // vectors (dim 384). Each size runs in its own child process so its peak RSS is its own.
 //   npx tsx bench/curation.ts [--sizes 10000,100000] [--dim 384] [--k 16] [--clusters 256] [--iters 10]
-//                             [--index auto|exact|ann] [--backend wasm]
+//                             [--index auto|exact|ann] [--backend wasm] [--ann-quant f32|f16|i8] [--ann-m 16] [--ann-ef 128]
 //   npx tsx bench/curation.ts --quality [--model pixels|CKPT|NAME]
 //     dedup precision/recall on planted near-copies of MNIST digits and photo crops (per augmentation, per threshold),
 //     and the in-distribution share of retrieval-curated sets against a random selection of the same size.
-// --index auto: exact blocked search up to 100k vectors, usearch HNSW above (exact at 1M is ~1.5e13 FLOP).
+// --index auto: exact blocked search up to 10k vectors, usearch HNSW above: exact all-pairs costs 2*n^2*d FLOP
+// (7.7e12 at 100k, 7.7e14 at 1M), too much for this 2-core machine; the pipeline's own auto switch is at 1M.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -20,10 +21,13 @@ interface Args {
   one?: number;
   quality: boolean;
   model: string;
+  annQuant: 'f32' | 'f16' | 'i8';
+  annM: number;
+  annEf: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sizes: [10_000, 100_000], dim: 384, k: 16, clusters: 256, iters: 10, index: 'auto', backend: 'auto', quality: false, model: 'pixels' };
+  const a: Args = { sizes: [10_000, 100_000], dim: 384, k: 16, clusters: 256, iters: 10, index: 'auto', backend: 'auto', quality: false, model: 'pixels', annQuant: 'f32', annM: 16, annEf: 128 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -37,6 +41,9 @@ function parseArgs(argv: string[]): Args {
       case '--one': a.one = Number(v); i++; break;
       case '--quality': a.quality = true; break;
       case '--model': a.model = v!; i++; break;
+      case '--ann-quant': a.annQuant = v as Args['annQuant']; i++; break;
+      case '--ann-m': a.annM = Number(v); i++; break;
+      case '--ann-ef': a.annEf = Number(v); i++; break;
       default: throw new Error(`bench curation: unknown argument '${argv[i]}' (see the header of bench/curation.ts)`);
     }
   }
@@ -51,6 +58,8 @@ interface Row {
   genS: number;
   knnS: number;
   groups: number;
+  precision: number;
+  recall: number;
   kmeansS: number;
   kmeansIters: number;
   peakRssMB: number;
@@ -59,23 +68,40 @@ interface Row {
 /** One size in this process; prints a JSON row. */
 async function runOne(a: Args, n: number): Promise<Row> {
   const { initBackend } = await import('../src/backend/select.js');
-  const { clusteredVectors } = await import('../src/curation/synthetic.js');
+  const { clusteredVectors, plantDuplicates, pairScores } = await import('../src/curation/synthetic.js');
   const { deduplicate } = await import('../src/curation/dedup.js');
   const { kmeans } = await import('../src/curation/kmeans.js');
   const backend = await initBackend(a.backend as 'auto');
   let t = performance.now();
-  // 1 cluster per 100 vectors (at least 10), spread so that near neighbours exist but few pairs pass 0.95.
-  const { x } = clusteredVectors(n, a.dim, Math.max(10, Math.round(n / 100)), 0.6, 1);
+  // 1 cluster per 100 vectors (at least 10), spread so that in-cluster cosines are ~0.75 (below the 0.95 threshold),
+  // plus 1% planted near-copies (cosine ~0.995 to their source) that the k-NN graph must find.
+  const copies = Math.round(n / 100);
+  const base = clusteredVectors(n - copies, a.dim, Math.max(10, Math.round(n / 100)), 0.6, 1).x;
+  const { x, pairs } = plantDuplicates(base, copies, 0.1, 2);
   const genS = (performance.now() - t) / 1000;
-  const index = a.index === 'auto' ? (n > 100_000 ? 'ann' : 'exact') : a.index;
+  const index = a.index === 'auto' ? (n > 10_000 ? 'ann' : 'exact') : a.index;
   t = performance.now();
-  const dd = await deduplicate(x, { k: a.k, threshold: 0.95, index });
+  let shown = 0;
+  const dd = await deduplicate(x, {
+    k: a.k,
+    threshold: 0.95,
+    index,
+    ann: { quantization: a.annQuant, connectivity: a.annM, expansionAdd: a.annEf, expansionSearch: a.annEf },
+    onProgress: (f) => {
+      if (f - shown >= 0.1 || f === 1) {
+        shown = f;
+        process.stderr.write(`n=${n}: k-NN ${(f * 100).toFixed(0)}% after ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+      }
+    },
+  });
   const knnS = (performance.now() - t) / 1000;
+  const pr = pairScores(dd.component, pairs, n);
   t = performance.now();
   const km = await kmeans(x, { k: Math.min(a.clusters, n), iters: a.iters, seed: 0, tol: 0 });
   const kmeansS = (performance.now() - t) / 1000;
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
-  return { n, backend, index, genS, knnS, groups: dd.groups.length, kmeansS, kmeansIters: km.iterations, peakRssMB };
+  const indexName = index === 'ann' ? `ann ${a.annQuant} M=${a.annM} ef=${a.annEf}` : index;
+  return { n, backend, index: indexName, genS, knnS, groups: dd.groups.length, precision: pr.precision, recall: pr.recall, kmeansS, kmeansIters: km.iterations, peakRssMB };
 }
 
 /** Dedup precision/recall and retrieval in-distribution share on real images (see header). */
@@ -152,10 +178,10 @@ export async function main(argv: string[]): Promise<void> {
     rows.push(row);
     process.stderr.write(`done n=${n}\n`);
   }
-  const head = `| vectors (d=${a.dim}) | backend | k-NN graph (k=${a.k}) | dup groups | k-means (k=${a.clusters}, ${a.iters} it) | peak RSS |`;
+  const head = `| vectors (d=${a.dim}, 1% planted copies) | backend | k-NN graph (k=${a.k}) | planted copies found (P / R) | k-means (k=${a.clusters}, ${a.iters} it) | peak RSS |`;
   const lines = [head, '|---|---|---|---|---|---|'];
   for (const r of rows) {
-    lines.push(`| ${r.n.toLocaleString('en')} | ${r.backend} | ${r.knnS.toFixed(1)} s (${r.index}) | ${r.groups} | ${r.kmeansS.toFixed(1)} s (${r.kmeansIters} it) | ${r.peakRssMB.toFixed(0)} MB |`);
+    lines.push(`| ${r.n.toLocaleString('en')} | ${r.backend} | ${r.knnS.toFixed(1)} s (${r.index}) | ${r.precision.toFixed(3)} / ${r.recall.toFixed(3)} | ${r.kmeansS.toFixed(1)} s (${r.kmeansIters} it) | ${r.peakRssMB.toFixed(0)} MB |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

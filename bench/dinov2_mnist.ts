@@ -42,7 +42,7 @@ if (only.has('dino')) {
   // The v1 recipe with the same model, batch, crops and k-NN protocol.
   const r = await trainRun(
     { arch: 'vit_nano_p4_28', patch_size: 4, out_dim: 1024, head_hidden_dim: 512, head_bottleneck_dim: 128, batch_size_per_gpu: 64,
-      local_crops_number: 4, global_crops_size: 28, local_crop_size: 12, minutes, ...knn },
+      local_crops_number: 4, global_crop_size: 28, local_crop_size: 12, minutes, ...knn },
     { out: join(root, 'v1_nano'), progress: false },
   );
   summary.dino_nano = { status: r.status, iterations: r.iteration, knn: r.knn, raw_pixels: r.knnRawPixels, images_per_s: +r.imagesPerSecond.toFixed(1) };

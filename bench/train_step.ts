@@ -41,33 +41,33 @@ function stats(times: number[]) {
   return { best: s[0]!, median: s[Math.floor(s.length / 2)]! };
 }
 
-/** CPU seconds used by this process per wall second (1.0 = one full core). */
-function cpuShare<T>(fn: () => T): { result: T; share: number } {
-  const c0 = process.cpuUsage(), t0 = performance.now();
-  const result = fn();
-  const c = process.cpuUsage(c0), wall = performance.now() - t0;
-  return { result, share: (c.user + c.system) / 1000 / wall };
-}
-
+/**
+ * Best and median wall ms, the best CPU ms of this process (all threads) per iteration, and the cores this process
+ * got (CPU time / wall time). CPU ms is the figure that survives other jobs' load, for equal thread counts.
+ */
 function timeIt(fn: () => void, warmup: number, iters: number) {
   for (let i = 0; i < warmup; i++) fn();
-  const times: number[] = [];
-  const { share } = cpuShare(() => {
-    for (let i = 0; i < iters; i++) {
-      const t = performance.now();
-      fn();
-      times.push(performance.now() - t);
-    }
-  });
-  return { ...stats(times), share };
+  const times: number[] = [], cpu: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const c0 = process.cpuUsage(), t = performance.now();
+    fn();
+    times.push(performance.now() - t);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  const share = cpu.reduce((a, b) => a + b, 0) / times.reduce((a, b) => a + b, 0);
+  return { ...stats(times), cpu: Math.min(...cpu), share };
 }
 
-function torchBaseline(m: BenchModel, threads: number, iters: number): { forward_ms: number; train_step_ms: number } | null {
+interface TorchTimes { forward_ms: number; train_step_ms: number; forward_cpu_ms: number; train_step_cpu_ms: number }
+
+/** Runs bench/torch_vit.py with the same thread count (OpenMP and OpenBLAS's own pool), passive waiting. */
+function torchBaseline(m: BenchModel, threads: number, iters: number): TorchTimes | null {
   const python = process.env.DINOTS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const c = m.config;
   const args = ['bench/torch_vit.py', '--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth,
     '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters].map(String);
-  const r = spawnSync(python, args, { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  const r = spawnSync(python, args, { encoding: 'utf8', env: { OPENBLAS_NUM_THREADS: String(threads), ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
   if (r.status !== 0) {
     process.stderr.write(`torch baseline unavailable (${python}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}\n`);
     return null;
@@ -127,6 +127,8 @@ async function benchModel(m: BenchModel, o: { iters: number; threads: number; pr
     forward_gflops: fFlops / fwd.best / 1e6, train_step_gflops: sFlops / step.best / 1e6,
     torch_forward_ms: torch?.forward_ms ?? null, torch_train_step_ms: torch?.train_step_ms ?? null,
     forward_ratio: torch ? fwd.best / torch.forward_ms : null, train_step_ratio: torch ? step.best / torch.train_step_ms : null,
+    forward_cpu_ms: fwd.cpu, train_step_cpu_ms: step.cpu,
+    torch_forward_cpu_ms: torch?.forward_cpu_ms ?? null, torch_train_step_cpu_ms: torch?.train_step_cpu_ms ?? null,
     cpu_share: step.share, loadavg_before: load0, loadavg_after: load1,
   };
 }
@@ -157,6 +159,8 @@ export async function main(argv: string[]): Promise<void> {
       ` | torch ${res.torch_forward_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.forward_ratio)}`);
     console.log(`  train step  ${res.train_step_ms.toFixed(0)} ms [median ${res.train_step_median_ms.toFixed(0)}] ${res.train_step_gflops.toFixed(0)} GFLOP/s` +
       ` | torch ${res.torch_train_step_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.train_step_ratio)}`);
+    console.log(`  CPU time    forward ${res.forward_cpu_ms.toFixed(0)} ms (torch ${res.torch_forward_cpu_ms?.toFixed(0) ?? 'n/a'}),` +
+      ` train step ${res.train_step_cpu_ms.toFixed(0)} ms (torch ${res.torch_train_step_cpu_ms?.toFixed(0) ?? 'n/a'})`);
     console.log(`  contention: this process used ${res.cpu_share.toFixed(2)} cores of ${threads}; load average ${res.loadavg_before.toFixed(2)} → ${res.loadavg_after.toFixed(2)}`);
   }
   if (values.json) console.log(JSON.stringify({ backend, threads, ...results[0], models: results }));

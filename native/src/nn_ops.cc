@@ -20,6 +20,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
     const float* xr = x.data + r * cols;
     float* yr = y.data + r * cols;
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int64_t c = 0; c < cols; ++c) mx = xr[c] > mx ? xr[c] : mx;
     float sum = 0.f;
 #pragma omp simd reduction(+ : sum)

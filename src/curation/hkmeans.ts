@@ -90,7 +90,7 @@ export function balancedAllocation(sizes: ArrayLike<number>, target: number, rng
   const total = Array.from(sizes).reduce((s, v) => s + v, 0);
   if (target >= total) return Array.from(sizes);
   let lo = 0;
-  let hi = Math.max(...Array.from(sizes));
+  let hi = Array.from(sizes).reduce((m, v) => Math.max(m, v), 0);
   const filled = (cap: number) => Array.from(sizes).reduce((s, v) => s + Math.min(v, cap), 0);
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;

@@ -47,6 +47,8 @@ export interface CurateOptions {
   /** Clusters per level, finest first; default one level of about sqrt(n) clusters. */
   clusters?: number[];
   kmeansIters?: number;
+  /** Resampling per level (points closest to each centroid), as in hierarchical k-means with resampling. */
+  resampleSizes?: number[];
   mode?: RetrieveMode;
   kPerSeed?: number;
   clustersPerSeed?: number;
@@ -189,6 +191,10 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
         return dd.keep[i] ? 'kept' : 'duplicate';
       });
       evalRemoved = status.filter((s) => s === 'eval-overlap').length;
+      const removedShare = 1 - status.filter((s) => s === 'kept').length / x.rows;
+      if (removedShare > 0.5) {
+        log(`dedup: warning: ${(removedShare * 100).toFixed(0)}% of the pool removed; the embedding may be collapsed (a random-init model?) or the thresholds too low`);
+      }
       writeTable(join(work, 'dedup.arrow'), {
         path: paths,
         status,
@@ -227,7 +233,7 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
 
   if (opts.steps.includes('cluster')) {
     const embedFp = upstream('embed', 'cluster');
-    const params = { clusters: opts.clusters ?? null, iters: opts.kmeansIters ?? 20, seed: opts.seedValue ?? 0 };
+    const params = { clusters: opts.clusters ?? null, iters: opts.kmeansIters ?? 20, seed: opts.seedValue ?? 0, resample: opts.resampleSizes ?? null };
     await run('cluster', { embedFp, dedupFp: dedupFp(), ...params }, async () => {
       const { x } = loadEmbeddings(work, 'pool');
       const mask = eligibleMask(x.rows);
@@ -235,10 +241,14 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       mask.forEach((m, i) => m && rows.push(i));
       const sub = selectRows(x, rows);
       const levels = params.clusters ?? [Math.max(1, Math.min(sub.rows, Math.round(Math.sqrt(sub.rows))))];
+      if (levels[0]! > sub.rows) {
+        throw new Error(`cluster: ${levels[0]} clusters but only ${sub.rows} pool images survived dedup (see ${join(work, 'dedup.json')}); lower --clusters or raise --dedup-threshold`);
+      }
       const h = await hierarchicalKMeans(sub, {
         levels,
         iters: params.iters,
         seed: params.seed,
+        resampleSizes: params.resample ?? undefined,
         onLevel: (l, inertia) => log(`cluster: level ${l + 1} (${levels[l]} clusters) inertia ${inertia.toFixed(2)}`),
       });
       const cols: Record<string, Int32Array> = {};
@@ -257,7 +267,7 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       });
       const sizes = new Int32Array(levels[0]!);
       for (const a of h.levels[0]!.assignments) sizes[a]!++;
-      return { outputs, summary: { clustered: sub.rows, levels, smallestCluster: Math.min(...sizes), largestCluster: Math.max(...sizes) } };
+      return { outputs, summary: { clustered: sub.rows, levels, smallestCluster: sizes.reduce((m, v) => Math.min(m, v), Infinity), largestCluster: sizes.reduce((m, v) => Math.max(m, v), 0) } };
     });
   }
 

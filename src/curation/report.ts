@@ -53,7 +53,7 @@ export async function writeReport(work: string, thumbnails: ThumbnailSource = fi
   const cReason = curated.strings('reason');
   sections.push({
     title: `Curated set (${cPaths.length} images; best 64 by score)`,
-    text: `reasons: ${[...new Set(cReason)].map((r) => `${r} ${cReason.filter((x) => x === r).length}`).join(', ')}; scores ${cScore.length ? `${Math.min(...cScore).toFixed(3)} to ${Math.max(...cScore).toFixed(3)}` : 'n/a'}`,
+    text: `reasons: ${[...new Set(cReason)].map((r) => `${r} ${cReason.filter((x) => x === r).length}`).join(', ')}; scores ${cScore.length ? `${cScore.reduce((m, v) => Math.min(m, v), Infinity).toFixed(3)} to ${cScore.reduce((m, v) => Math.max(m, v), -Infinity).toFixed(3)}` : 'n/a'}`,
     items: [{ src: await gridOf(cPaths.slice(0, 64), 'curated.png'), caption: 'curated (rows of 8, best first)' }],
   });
   (stats as Record<string, unknown>).curated = cPaths.length;
@@ -94,7 +94,7 @@ export async function writeReport(work: string, thumbnails: ThumbnailSource = fi
     level0.forEach((c, i) => c >= 0 && pushTo(members, c, i));
     const bySize = [...members.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]);
     const sizes = bySize.map(([, m]) => m.length);
-    (stats as Record<string, unknown>).clusterSizes = { clusters: sizes.length, min: Math.min(...sizes), median: sizes[Math.floor(sizes.length / 2)], max: Math.max(...sizes) };
+    (stats as Record<string, unknown>).clusterSizes = { clusters: sizes.length, min: sizes[sizes.length - 1], median: sizes[Math.floor(sizes.length / 2)], max: sizes[0] };
     const items = [];
     for (const [c, m] of bySize.slice(0, MAX_CLUSTERS)) {
       // An even spread over the cluster's members (deterministic).

@@ -129,6 +129,8 @@ export const V2_PRESETS: Record<string, YamlMap> = {
 
 /** Extra small architectures of the presets (dinots-only sizes, v2 family). */
 const EXTRA_ARCHS: Record<string, { embedDim: number; depth: number; numHeads: number }> = {
+  /** Test-sized. */
+  vit_pico: { embedDim: 32, depth: 2, numHeads: 2 },
   vit_nano_p4_28: { embedDim: 96, depth: 4, numHeads: 3 },
   vit_micro_p4_28: { embedDim: 192, depth: 6, numHeads: 3 },
 };
@@ -168,7 +170,7 @@ function dropIgnored(over: YamlMap): YamlMap {
  * Defaults ← preset ← each layer in order (YAML files, CLI values), then the scaling rule
  * (optim.lr = base_lr · sqrt(batch / 1024), one process) and validation.
  */
-export function resolveV2Config(preset: string | null, layers: YamlMap[]): Dinov2Config {
+export function resolveV2Config(preset: string | null, layers: YamlMap[], opts: { distill?: boolean } = {}): Dinov2Config {
   let cfg: Dinov2Config = structuredClone(DEFAULT_V2_CONFIG);
   if (preset) {
     const p = V2_PRESETS[preset];
@@ -181,7 +183,7 @@ export function resolveV2Config(preset: string | null, layers: YamlMap[]): Dinov
   }
   if (cfg.optim.scaling_rule !== 'sqrt_wrt_1024') throw new Error(`optim.scaling_rule '${cfg.optim.scaling_rule}' is not supported (only sqrt_wrt_1024, as the official code)`);
   cfg.optim.lr = cfg.optim.base_lr * Math.sqrt(cfg.train.batch_size_per_gpu / 1024);
-  validateV2Config(cfg);
+  validateV2Config(cfg, opts);
   return cfg;
 }
 
@@ -223,7 +225,8 @@ export function scheduleConfig(cfg: Dinov2Config, officialEpochLength: number): 
   return { train: { OFFICIAL_EPOCH_LENGTH: officialEpochLength }, optim: cfg.optim, teacher: cfg.teacher };
 }
 
-export function validateV2Config(cfg: Dinov2Config): void {
+/** `distill`: the global crops are sized for the teacher's patch (distill.ts checks them), only local crops for the student's. */
+export function validateV2Config(cfg: Dinov2Config, { distill = false }: { distill?: boolean } = {}): void {
   const pos = (v: number, name: string) => {
     if (!(Number.isFinite(v) && v > 0)) throw new Error(`config ${name} must be a positive number, got ${v}`);
   };
@@ -234,12 +237,15 @@ export function validateV2Config(cfg: Dinov2Config): void {
   pos(cfg.ibot.head_n_prototypes, 'ibot.head_n_prototypes');
   pos(cfg.teacher.teacher_temp, 'teacher.teacher_temp');
   if (cfg.run.minutes !== null) pos(cfg.run.minutes, 'run.minutes (--minutes)');
+  if (cfg.optim.warmup_epochs > cfg.optim.epochs) throw new Error(`optim.warmup_epochs (${cfg.optim.warmup_epochs}) exceeds optim.epochs (${cfg.optim.epochs})`);
   if (cfg.train.centering !== 'centering' && cfg.train.centering !== 'sinkhorn_knopp') {
     throw new Error(`train.centering '${cfg.train.centering}' must be centering or sinkhorn_knopp`);
   }
   const { global_crops_size: G, local_crops_size: Lc, local_crops_number: nl } = cfg.crops;
   const p = cfg.student.patch_size;
-  if (G % p || (nl > 0 && Lc % p)) throw new Error(`crops.global_crops_size ${G} and crops.local_crops_size ${Lc} must be multiples of student.patch_size ${p}`);
+  if ((!distill && G % p) || (nl > 0 && Lc % p)) {
+    throw new Error(`${distill ? '' : `crops.global_crops_size ${G} and `}crops.local_crops_size ${Lc} must be multiples of student.patch_size ${p}`);
+  }
   if (!Number.isInteger(nl) || nl < 0) throw new Error(`crops.local_crops_number must be a non-negative integer, got ${nl}`);
   for (const k of ['global_crops_scale', 'local_crops_scale'] as const) {
     const [a, b] = cfg.crops[k];
@@ -252,5 +258,5 @@ export function validateV2Config(cfg: Dinov2Config): void {
   }
   if (cfg.train.batch_size_per_gpu < 2 && cfg.dino.koleo_loss_weight > 0) throw new Error('KoLeo needs train.batch_size_per_gpu >= 2 (or dino.koleo_loss_weight 0)');
   if (cfg.student.drop_path_rate < 0 || cfg.student.drop_path_rate >= 1) throw new Error(`student.drop_path_rate must be in [0, 1), got ${cfg.student.drop_path_rate}`);
-  v2BackboneConfig(cfg);
+  if (!distill) v2BackboneConfig(cfg);
 }

@@ -75,6 +75,7 @@ export interface V2StepResult {
   teacher_temp: number;
   last_layer_lr: number;
   teacher_entropy: number;
+  kl_uniform: number;
   masked_patches: number;
   grad_norm_backbone: number;
   grad_norm_dino_head: number;
@@ -199,7 +200,13 @@ export class Dinov2Trainer {
         clsP = this.dinoLoss.sinkhornKnoppTeacher(clsOut, teacherTemp);
         if (patchOut) patchP = this.ibotLoss.sinkhornKnoppTeacher(patchOut, teacherTemp, M);
       }
-      const entropy = tf.mean(tf.neg(tf.sum(tf.mul(clsP, tf.log(tf.add(clsP, 1e-30))), -1)));
+      // Collapse monitors of the CLS targets (as v1's monitors.ts): mean entropy, and KL(mean target ‖ uniform).
+      const K = clsP.shape[1]!;
+      const pbar = tf.mean(clsP, 0);
+      const entropy = tf.stack([
+        tf.mean(tf.neg(tf.sum(tf.mul(clsP, tf.log(tf.add(clsP, 1e-30))), -1))),
+        tf.sum(tf.mul(pbar, tf.log(tf.add(tf.mul(pbar, K), 1e-30)))),
+      ]);
       return { clsP, patchP, entropy } as unknown as tf.TensorContainer;
     }) as unknown as { clsP: Tensor; patchP: Tensor | null; entropy: Tensor };
 
@@ -255,7 +262,7 @@ export class Dinov2Trainer {
         total = tf.add(total, tf.mul(ibot, s.ibotLossWeight));
       }
       // Displayed values as the official loss_dict: koleo / 2 and ibot / 2.
-      parts.push(tf.keep(tf.stack([localLoss, globalLoss, tf.div(koleo, 2), tf.div(ibot, 2), targets.entropy])));
+      parts.push(tf.keep(tf.concat([tf.stack([localLoss, globalLoss, tf.div(koleo, 2), tf.div(ibot, 2)]), targets.entropy])));
       return total as tf.Scalar;
     }, this.trainable);
     maskIdx.dispose();
@@ -266,7 +273,7 @@ export class Dinov2Trainer {
     targets.entropy.dispose();
     const lossValue = value.dataSync()[0]!;
     value.dispose();
-    const [local, global, koleo, ibot, entropy] = Array.from(parts[0]!.dataSync());
+    const [local, global, koleo, ibot, entropy, klUniform] = Array.from(parts[0]!.dataSync());
     parts[0]!.dispose();
     let grads = new Map<string, Tensor>();
     for (const [varName, g] of Object.entries(byVar)) grads.set(this.nameOfVar.get(varName)!, g);
@@ -301,7 +308,7 @@ export class Dinov2Trainer {
 
     const r: V2StepResult = {
       loss: lossValue, dino_local_crops_loss: local!, dino_global_crops_loss: global!, koleo_loss: koleo!, ibot_loss: ibot!,
-      lr, wd, momentum, teacher_temp: teacherTemp, last_layer_lr: lastLayerLr, teacher_entropy: entropy!, masked_patches: M,
+      lr, wd, momentum, teacher_temp: teacherTemp, last_layer_lr: lastLayerLr, teacher_entropy: entropy!, kl_uniform: klUniform!, masked_patches: M,
       grad_norm_backbone: norms.backbone ?? NaN, grad_norm_dino_head: norms.dino_head ?? NaN,
     };
     if (norms.ibot_head !== undefined) r.grad_norm_ibot_head = norms.ibot_head;

@@ -111,8 +111,8 @@ export async function distillRun(preset: string | null, layers: YamlMap[], setti
   if (opts.resume) {
     const { recipe: _r, distill, ...saved } = readRunConfig(opts.out, 'distill');
     s = distill as DistillSettings;
-    cfg = resolveV2Config(null, [saved as YamlMap]);
-  } else cfg = resolveV2Config(preset, [{ student: { drop_path_rate: 0 } }, ...layers]);
+    cfg = resolveV2Config(null, [saved as YamlMap], { distill: true });
+  } else cfg = resolveV2Config(preset, [{ student: { drop_path_rate: 0 } }, ...layers], { distill: true });
   const teacher = await loadTeacher(s.teacher, cfg);
   cfg = studentConfigFor(cfg, teacher);
   const G = cfg.crops.global_crops_size;

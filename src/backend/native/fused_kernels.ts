@@ -2,6 +2,7 @@
 // LayerNorm, GELU (erf) and attention (softmax(q·kᵀ·scale)·v). Each replaces 5-30 TF.js ops per direction.
 import { tf } from '../tf.js';
 import { BINARY, type NativeAddon } from './addon.js';
+import { allocF32 } from './buffer_pool.js';
 import { mustF32, output, sizeOf, type NativeKernel } from './kernel_util.js';
 import type { Tensor } from '../tf.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
@@ -20,7 +21,7 @@ function layerNorm(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const { x, gamma, beta } = inputs as Record<string, TensorInfo>;
     const C = x!.shape[x!.shape.length - 1]!, rows = sizeOf(x!.shape) / C;
-    const y = new Float32Array(rows * C), mean = new Float32Array(rows), rstd = new Float32Array(rows);
+    const y = allocF32(rows * C), mean = allocF32(rows), rstd = allocF32(rows);
     addon.layerNorm(mustF32(backend, x!, 'layerNorm x'), mustF32(backend, gamma!, 'layerNorm gamma'),
       mustF32(backend, beta!, 'layerNorm beta'), rows, C, attrs.eps as number, y, mean, rstd);
     return [output(backend, x!.shape, y), output(backend, [rows], mean), output(backend, [rows], rstd)];
@@ -32,7 +33,7 @@ function layerNormGrad(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend }) => {
     const { x, gamma, mean, rstd, dy } = inputs as Record<string, TensorInfo>;
     const C = x!.shape[x!.shape.length - 1]!, rows = sizeOf(x!.shape) / C;
-    const dx = new Float32Array(rows * C), dg = new Float32Array(C), db = new Float32Array(C);
+    const dx = allocF32(rows * C), dg = allocF32(C), db = allocF32(C);
     addon.layerNormGrad(mustF32(backend, x!, 'x'), mustF32(backend, gamma!, 'gamma'), mustF32(backend, mean!, 'mean'),
       mustF32(backend, rstd!, 'rstd'), mustF32(backend, dy!, 'dy'), rows, C, dx, dg, db);
     return [output(backend, x!.shape, dx), output(backend, [C], dg), output(backend, [C], db)];
@@ -42,7 +43,7 @@ function layerNormGrad(addon: NativeAddon): NativeKernel {
 function gelu(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend }) => {
     const x = inputs.x!;
-    const y = new Float32Array(sizeOf(x.shape));
+    const y = allocF32(sizeOf(x.shape));
     addon.gelu(mustF32(backend, x, 'gelu x'), y);
     return output(backend, x.shape, y);
   };
@@ -51,7 +52,7 @@ function gelu(addon: NativeAddon): NativeKernel {
 function geluGrad(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend }) => {
     const { x, dy } = inputs as Record<string, TensorInfo>;
-    const dx = new Float32Array(sizeOf(x!.shape));
+    const dx = allocF32(sizeOf(x!.shape));
     addon.geluGrad(mustF32(backend, x!, 'x'), mustF32(backend, dy!, 'dy'), dx);
     return output(backend, x!.shape, dx);
   };
@@ -69,7 +70,7 @@ function attention(addon: NativeAddon): NativeKernel {
     const { q, k, v } = inputs as Record<string, TensorInfo>;
     const { B, T, S, d, dv } = attnDims(q!, v!);
     const qv = mustF32(backend, q!, 'q'), kv = mustF32(backend, k!, 'k'), vv = mustF32(backend, v!, 'v');
-    const probs = new Float32Array(B * T * S), out = new Float32Array(B * T * dv);
+    const probs = allocF32(B * T * S), out = allocF32(B * T * dv);
     addon.matmul(qv, kv, probs, B, B, T, d, S, false, true, null, 0, 0);
     addon.softmax(probs, B * T, S, probs, attrs.scale as number);
     addon.matmul(probs, vv, out, B, B, T, S, dv, false, false, null, 0, 0);
@@ -85,8 +86,8 @@ function attentionGrad(addon: NativeAddon): NativeKernel {
     const { B, T, S, d, dv } = attnDims(q!, v!);
     const qv = mustF32(backend, q!, 'q'), kv = mustF32(backend, k!, 'k'), vv = mustF32(backend, v!, 'v');
     const pv = mustF32(backend, probs!, 'probs'), gv = mustF32(backend, dout!, 'dout');
-    const dq = new Float32Array(B * T * d), dk = new Float32Array(B * S * d), dV = new Float32Array(B * S * dv);
-    const dP = new Float32Array(B * T * S);
+    const dq = allocF32(B * T * d), dk = allocF32(B * S * d), dV = allocF32(B * S * dv);
+    const dP = allocF32(B * T * S);
     addon.matmul(pv, gv, dV, B, B, S, T, dv, true, false, null, 0, 0); // dV = Pᵀ·dO
     addon.matmul(gv, vv, dP, B, B, T, dv, S, false, true, null, 0, 0); // dP = dO·Vᵀ
     if (dprobs) {

@@ -27,7 +27,8 @@ export function mustF32(backend: Backend, t: TensorInfo, what: string): Float32A
 }
 
 export function output(backend: Backend, shape: number[], values: Float32Array): TensorInfo {
-  return backend.makeTensorInfo(shape, 'float32', values);
+  const b = backend as Backend & { storeOutput?: (shape: number[], values: Float32Array) => TensorInfo };
+  return b.storeOutput ? b.storeOutput(shape, values) : backend.makeTensorInfo(shape, 'float32', values);
 }
 
 export function sizeOf(shape: readonly number[]): number {

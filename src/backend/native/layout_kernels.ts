@@ -1,6 +1,7 @@
 // Native kernels that move data: Transpose, Concat, Slice (non-contiguous case).
 import { tf } from '../tf.js';
 import { BROADCAST_COPY, type NativeAddon } from './addon.js';
+import { allocF32 } from './buffer_pool.js';
 import { f32, output, sizeOf, type NativeKernel } from './kernel_util.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 
@@ -11,7 +12,7 @@ export function transposeKernel(addon: NativeAddon): NativeKernel {
     if (!xv) return null;
     const perm = attrs.perm as number[];
     const outShape = perm.map((p) => x.shape[p]!);
-    const out = new Float32Array(xv.length);
+    const out = allocF32(xv.length);
     addon.transpose(xv, x.shape, perm, out);
     return output(backend, outShape, out);
   };
@@ -27,7 +28,7 @@ export function concatKernel(addon: NativeAddon): NativeKernel {
     if (ts.length < 2 || vs.some((v) => !v)) return null;
     const outShape = tf.backend_util.computeOutShape(ts.map((t) => t.shape), axis);
     const outer = sizeOf(outShape.slice(0, axis));
-    const out = new Float32Array(sizeOf(outShape));
+    const out = allocF32(sizeOf(outShape));
     addon.concat(vs as Float32Array[], ts.map((t) => sizeOf(t.shape.slice(axis))), outer, out);
     return output(backend, outShape, out);
   };
@@ -42,7 +43,7 @@ export function sliceKernel(addon: NativeAddon): NativeKernel {
     const [begin, size] = tf.slice_util.parseSliceParams(x as never, attrs.begin as number[], attrs.size as number[]);
     tf.slice_util.assertParamsValid(x as never, begin, size);
     if (tf.slice_util.isSliceContinous(x.shape, begin, size)) return null;
-    const out = new Float32Array(sizeOf(size));
+    const out = allocF32(sizeOf(size));
     addon.slice(xv, x.shape, begin, size, out);
     return output(backend, size, out);
   };
@@ -59,7 +60,7 @@ export function tileKernel(addon: NativeAddon): NativeKernel {
     const aShape = x.shape.flatMap((d) => [1, d]);
     const wide = x.shape.flatMap((d, i) => [reps[i]!, d]);
     const outShape = x.shape.map((d, i) => d * reps[i]!);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = allocF32(sizeOf(outShape));
     if (out.length > 0) addon.binary(BROADCAST_COPY, xv, aShape, dummy, [1], out, wide);
     return output(backend, outShape, out);
   };
@@ -83,7 +84,7 @@ export function splitKernel(addon: NativeAddon): NativeKernel {
         const offset = tf.slice_util.computeFlatOffset(b, tf.util.computeStrides(x.shape));
         return output(backend, size, xv.subarray(offset, offset + sizeOf(size)));
       }
-      const out = new Float32Array(sizeOf(size));
+      const out = allocF32(sizeOf(size));
       addon.slice(xv, x.shape, b, size, out);
       return output(backend, size, out);
     });
@@ -101,7 +102,7 @@ export function packKernel(addon: NativeAddon): NativeKernel {
     const axis = tf.util.parseAxisParam(attrs.axis as number, [...shape, ts.length])[0]!;
     const outShape = [...shape.slice(0, axis), ts.length, ...shape.slice(axis)];
     const inner = sizeOf(shape.slice(axis));
-    const out = new Float32Array(sizeOf(outShape));
+    const out = allocF32(sizeOf(outShape));
     addon.concat(vs as Float32Array[], ts.map(() => inner), sizeOf(shape.slice(0, axis)), out);
     return output(backend, outShape, out);
   };

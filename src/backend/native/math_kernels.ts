@@ -1,6 +1,7 @@
 // Native kernels for matmul, elementwise (binary with broadcasting, unary) and reductions.
 import { tf } from '../tf.js';
 import { ACTIVATION, BINARY, REDUCE, UNARY, type NativeAddon } from './addon.js';
+import { allocF32 } from './buffer_pool.js';
 import { f32, output, sizeOf, type Backend, type NativeKernel } from './kernel_util.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 
@@ -23,7 +24,7 @@ export function nativeMatMul(addon: NativeAddon, backend: Backend, a: TensorInfo
   }
   const bA = sizeOf(a.shape.slice(0, -2)), bB = sizeOf(b.shape.slice(0, -2)), batch = sizeOf(batchShape);
   if ((bA !== batch && bA !== 1) || (bB !== batch && bB !== 1)) return null;
-  const out = new Float32Array(batch * M * N);
+  const out = allocF32(batch * M * N);
   addon.matmul(av, bv, out, bA, bB, M, K, N, transA, transB, bias, act, alpha);
   return output(backend, [...batchShape, M, N], out);
 }
@@ -56,7 +57,7 @@ export function binaryKernel(addon: NativeAddon, op: number): NativeKernel {
     const av = f32(backend, a), bv = f32(backend, b);
     if (!av || !bv) return null;
     const outShape = tf.backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = allocF32(sizeOf(outShape));
     addon.binary(op, av, a!.shape, bv, b!.shape, out, outShape);
     return output(backend, outShape, out);
   };
@@ -69,7 +70,7 @@ export function addNKernel(addon: NativeAddon): NativeKernel {
     const vs = ts.map((t) => f32(backend, t));
     if (ts.length < 2 || vs.some((v) => !v)) return null;
     const shape = ts[0]!.shape;
-    const out = new Float32Array(sizeOf(shape));
+    const out = allocF32(sizeOf(shape));
     addon.binary(BINARY.Add, vs[0]!, shape, vs[1]!, shape, out, shape);
     for (let i = 2; i < vs.length; i++) addon.binary(BINARY.Add, out, shape, vs[i]!, shape, out, shape);
     return output(backend, shape, out);
@@ -81,7 +82,7 @@ export function unaryKernel(addon: NativeAddon, op: number): NativeKernel {
     const x = inputs.x!;
     const xv = f32(backend, x);
     if (!xv) return null;
-    const out = new Float32Array(xv.length);
+    const out = allocF32(xv.length);
     addon.unary(op, xv, out, op === UNARY.Step ? ((attrs.alpha as number | undefined) ?? 0) : 0);
     return output(backend, x.shape, out);
   };
@@ -105,7 +106,7 @@ export function reduceKernel(addon: NativeAddon, op: number, axisAttr: 'axis' | 
     const big = x.shape.map((d, i) => i).filter((i) => x.shape[i]! > 1);
     const flags = big.map((i) => reduced[i]!);
     const first = flags.indexOf(true), last = flags.lastIndexOf(true);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = allocF32(sizeOf(outShape));
     if (first === -1) {
       // Every reduced dim has size 1: max/min/sum/mean/prod of one element is the element.
       out.set(xv);
@@ -117,7 +118,7 @@ export function reduceKernel(addon: NativeAddon, op: number, axisAttr: 'axis' | 
       addon.reduce(op, xv, outer, R, inner, out);
     } else {
       const perm = [...x.shape.keys()].filter((i) => !reduced[i]).concat([...x.shape.keys()].filter((i) => reduced[i]));
-      const t = new Float32Array(xv.length);
+      const t = allocF32(xv.length);
       addon.transpose(xv, x.shape, perm, t);
       const R = sizeOf(axes.map((a) => x.shape[a]!));
       addon.reduce(op, t, xv.length / R, R, 1, out);
@@ -135,7 +136,7 @@ export function softmaxKernel(addon: NativeAddon): NativeKernel {
     const dim = attrs.dim as number;
     if (!xv || r === 0 || (dim !== -1 && dim !== r - 1)) return null;
     const cols = x.shape[r - 1]!;
-    const out = new Float32Array(xv.length);
+    const out = allocF32(xv.length);
     if (xv.length > 0) addon.softmax(xv, xv.length / cols, cols, out, 1);
     return output(backend, x.shape, out);
   };

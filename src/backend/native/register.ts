@@ -1,7 +1,8 @@
 // Registers the `native` TF.js backend: the tfjs-backend-cpu class and every cpu kernel, with the hot kernels
 // replaced by the N-API addon (oneDNN matmul, OpenMP loops) and the fused Dinots* kernels added.
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import type { backend_util, DataId, DataType, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { clearPool, noteEscaped, noteStored, recycle } from './buffer_pool.js';
 import { tf } from '../tf.js';
 import { BINARY, UNARY, loadAddon, type NativeAddon } from './addon.js';
 import { fusedKernels, registerFusedGradients } from './fused_kernels.js';
@@ -13,8 +14,48 @@ import {
 
 export const NATIVE_BACKEND = 'native';
 
-/** The cpu backend's storage and fallbacks; only the kernels differ. */
-export class NativeBackend extends MathBackendCPU {}
+/** The cpu backend's storage and fallbacks; only the kernels differ, and output buffers are recycled. */
+export class NativeBackend extends MathBackendCPU {
+  private storing = false;
+
+  override write(values: backend_util.BackendValues, shape: number[], dtype: DataType): DataId {
+    noteStored(values, this.storing);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(dataId: DataId, values: backend_util.BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    noteStored(values, false);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  /** Stores a buffer fresh from allocF32 as a new tensor (the one store that does not escape it). */
+  storeOutput(shape: number[], values: Float32Array): TensorInfo {
+    this.storing = true;
+    try {
+      return this.makeTensorInfo(shape, 'float32', values);
+    } finally {
+      this.storing = false;
+    }
+  }
+
+  override readSync(dataId: DataId): backend_util.BackendValues {
+    const values = super.readSync(dataId);
+    noteEscaped(values);
+    return values;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId)!.values : undefined;
+    const disposed = super.disposeData(dataId, force);
+    if (disposed && values !== undefined && !this.data.has(dataId)) recycle(values);
+    return disposed;
+  }
+
+  override dispose(): void {
+    clearPool();
+    super.dispose();
+  }
+}
 
 let registered = false;
 

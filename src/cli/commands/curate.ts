@@ -23,6 +23,7 @@ interface CurateCliOptions {
   index: string;
   keep: string;
   clusters?: string;
+  resample?: string;
   iters: number;
   mode?: string;
   kPerSeed?: number;
@@ -66,6 +67,7 @@ export function register(program: Command): void {
     .option('--index <kind>', 'nearest-neighbour search: exact (blocked matmul), ann (usearch HNSW) or auto (ann above 1M)', 'auto')
     .option('--keep <which>', 'survivor of a duplicate group: central or first', 'central')
     .option('--clusters <list>', 'k-means clusters per level, finest first, e.g. 1000,100 (default: one level of sqrt(n))')
+    .option('--resample <list>', 'per level: re-fit on the n points closest to each centroid (10 steps), e.g. 10,3 (default: off)')
     .option('--iters <n>', 'k-means iterations', int('--iters'), 20)
     .option('--mode <mode>', 'retrieval: samples (k-NN of seeds), clusters (clusters near seeds), both, or balanced (hierarchical sampling, no seeds)')
     .option('--k-per-seed <k>', 'pool neighbours per seed image (default: enough to fill --budget, else 4)', int('--k-per-seed'))
@@ -86,6 +88,12 @@ export function register(program: Command): void {
         if (!Number.isInteger(n) || n < 1) throw new Error(`--clusters: '${s}' is not a positive integer (example: --clusters 1000,100)`);
         return n;
       });
+      const resample = o.resample?.split(',').map((s) => {
+        const n = Number(s);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--resample: '${s}' is not a non-negative integer (example: --resample 10,3)`);
+        return n;
+      });
+      if (resample && clusters && resample.length !== clusters.length) throw new Error(`--resample has ${resample.length} entries but --clusters has ${clusters.length} levels`);
       let embedder;
       let modelId = o.model;
       if (steps.includes('embed')) {
@@ -127,6 +135,7 @@ export function register(program: Command): void {
         keep: o.keep,
         clusters,
         kmeansIters: o.iters,
+        resampleSizes: resample,
         mode: o.mode as RetrieveMode | undefined,
         kPerSeed: o.kPerSeed,
         clustersPerSeed: o.clustersPerSeed,
