@@ -2,6 +2,7 @@
 // vectors (dim 384). Each size runs in its own child process so its peak RSS is its own.
 //   npx tsx bench/curation.ts [--sizes 10000,100000] [--dim 384] [--k 16] [--clusters 256] [--iters 10]
 //                             [--index auto|exact|ann] [--backend wasm] [--ann-quant f32|f16|i8] [--ann-m 16] [--ann-ef 128]
+//                             [--no-knn]  (k-means only, e.g. for 1M vectors)
 //   npx tsx bench/curation.ts --quality [--model pixels|CKPT|NAME]
 //     dedup precision/recall on planted near-copies of MNIST digits and photo crops (per augmentation, per threshold),
 //     and the in-distribution share of retrieval-curated sets against a random selection of the same size.
@@ -24,10 +25,11 @@ interface Args {
   annQuant: 'f32' | 'f16' | 'i8';
   annM: number;
   annEf: number;
+  knn: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sizes: [10_000, 100_000], dim: 384, k: 16, clusters: 256, iters: 10, index: 'auto', backend: 'auto', quality: false, model: 'pixels', annQuant: 'f32', annM: 16, annEf: 128 };
+  const a: Args = { sizes: [10_000, 100_000], dim: 384, k: 16, clusters: 256, iters: 10, index: 'auto', backend: 'auto', quality: false, model: 'pixels', annQuant: 'f32', annM: 16, annEf: 128, knn: true };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -44,6 +46,7 @@ function parseArgs(argv: string[]): Args {
       case '--ann-quant': a.annQuant = v as Args['annQuant']; i++; break;
       case '--ann-m': a.annM = Number(v); i++; break;
       case '--ann-ef': a.annEf = Number(v); i++; break;
+      case '--no-knn': a.knn = false; break;
       default: throw new Error(`bench curation: unknown argument '${argv[i]}' (see the header of bench/curation.ts)`);
     }
   }
@@ -82,7 +85,7 @@ async function runOne(a: Args, n: number): Promise<Row> {
   const index = a.index === 'auto' ? (n > 10_000 ? 'ann' : 'exact') : a.index;
   t = performance.now();
   let shown = 0;
-  const dd = await deduplicate(x, {
+  const dd = !a.knn ? null : await deduplicate(x, {
     k: a.k,
     threshold: 0.95,
     index,
@@ -95,13 +98,13 @@ async function runOne(a: Args, n: number): Promise<Row> {
     },
   });
   const knnS = (performance.now() - t) / 1000;
-  const pr = pairScores(dd.component, pairs, n);
+  const pr = dd ? pairScores(dd.component, pairs, n) : { precision: NaN, recall: NaN };
   t = performance.now();
   const km = await kmeans(x, { k: Math.min(a.clusters, n), iters: a.iters, seed: 0, tol: 0 });
   const kmeansS = (performance.now() - t) / 1000;
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
-  const indexName = index === 'ann' ? `ann ${a.annQuant} M=${a.annM} ef=${a.annEf}` : index;
-  return { n, backend, index: indexName, genS, knnS, groups: dd.groups.length, precision: pr.precision, recall: pr.recall, kmeansS, kmeansIters: km.iterations, peakRssMB };
+  const indexName = !a.knn ? 'not run' : index === 'ann' ? `ann ${a.annQuant} M=${a.annM} ef=${a.annEf}` : index;
+  return { n, backend, index: indexName, genS, knnS, groups: dd?.groups.length ?? -1, precision: pr.precision, recall: pr.recall, kmeansS, kmeansIters: km.iterations, peakRssMB };
 }
 
 /** Dedup precision/recall and retrieval in-distribution share on real images (see header). */
@@ -181,7 +184,7 @@ export async function main(argv: string[]): Promise<void> {
   const head = `| vectors (d=${a.dim}, 1% planted copies) | backend | k-NN graph (k=${a.k}) | planted copies found (P / R) | k-means (k=${a.clusters}, ${a.iters} it) | peak RSS |`;
   const lines = [head, '|---|---|---|---|---|---|'];
   for (const r of rows) {
-    lines.push(`| ${r.n.toLocaleString('en')} | ${r.backend} | ${r.knnS.toFixed(1)} s (${r.index}) | ${r.precision.toFixed(3)} / ${r.recall.toFixed(3)} | ${r.kmeansS.toFixed(1)} s (${r.kmeansIters} it) | ${r.peakRssMB.toFixed(0)} MB |`);
+    lines.push(`| ${r.n.toLocaleString('en')} | ${r.backend} | ${r.index === 'not run' ? 'not run' : `${r.knnS.toFixed(1)} s (${r.index})`} | ${Number.isNaN(r.precision) ? '-' : `${r.precision.toFixed(3)} / ${r.recall.toFixed(3)}`} | ${r.kmeansS.toFixed(1)} s (${r.kmeansIters} it) | ${r.peakRssMB.toFixed(0)} MB |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -5,7 +5,7 @@
 //   4. distill : frozen teacher (3) → nano student (same budget as 1, which is its from-scratch baseline)
 //                                                                                             → runs/<tag>/distill_nano
 // Prints one JSON summary (k-NN top-1 before/after, iterations, images/s) and writes it to runs/<tag>/summary.json.
-//   npx tsx bench/dinov2_mnist.ts [--minutes 4] [--teacher-minutes 6] [--tag dinov2_mnist] [--only dinov2,dino,teacher,distill]
+//   npx tsx bench/dinov2_mnist.ts [--minutes 4] [--teacher-minutes 6] [--batch 32] [--tag dinov2_mnist] [--only dinov2,dino,teacher,distill]
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { trainDinov2Run, disposeRunNetworks, type V2RunResult } from '../src/train/dinov2_run.js';
@@ -21,8 +21,11 @@ const teacherMinutes = Number(arg('teacher-minutes', '6'));
 const root = join('runs', arg('tag', 'dinov2_mnist'));
 const only = new Set(arg('only', 'dinov2,dino,teacher,distill').split(','));
 mkdirSync(root, { recursive: true });
-const knn = { knn_train: 'mnist:train', knn_test: 'mnist:test', knn_train_size: 10000, knn_test_size: 2000, knn_evals: 1 };
-const summary: Record<string, unknown> = { minutes, teacherMinutes };
+const batch = Number(arg('batch', '32'));
+const knn = { knn_train: 'mnist:train', knn_test: 'mnist:test', knn_train_size: 5000, knn_test_size: 1000, knn_evals: 1 };
+// The same batch for every run (the presets use 64); small batches give more steps in a short budget on 2 cores.
+const v2 = (minutes: number) => [{ train: { batch_size_per_gpu: batch }, run: { minutes, ...knn } }];
+const summary: Record<string, unknown> = { minutes, teacherMinutes, batch };
 
 function v2Summary(r: V2RunResult) {
   return {
@@ -33,7 +36,7 @@ function v2Summary(r: V2RunResult) {
 const save = () => writeFileSync(join(root, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
 
 if (only.has('dinov2')) {
-  const r = await trainDinov2Run('mnist-tiny', [{ run: { minutes, ...knn } }], { out: join(root, 'v2_nano'), progress: false });
+  const r = await trainDinov2Run('mnist-tiny', v2(minutes), { out: join(root, 'v2_nano'), progress: false });
   summary.dinov2_nano = v2Summary(r);
   disposeRunNetworks(r.nets);
   save();
@@ -41,7 +44,7 @@ if (only.has('dinov2')) {
 if (only.has('dino')) {
   // The v1 recipe with the same model, batch, crops and k-NN protocol.
   const r = await trainRun(
-    { arch: 'vit_nano_p4_28', patch_size: 4, out_dim: 1024, head_hidden_dim: 512, head_bottleneck_dim: 128, batch_size_per_gpu: 64,
+    { arch: 'vit_nano_p4_28', patch_size: 4, out_dim: 1024, head_hidden_dim: 512, head_bottleneck_dim: 128, batch_size_per_gpu: batch,
       local_crops_number: 4, global_crop_size: 28, local_crop_size: 12, minutes, ...knn },
     { out: join(root, 'v1_nano'), progress: false },
   );
@@ -50,7 +53,7 @@ if (only.has('dino')) {
   save();
 }
 if (only.has('teacher')) {
-  const r = await trainDinov2Run('mnist-small', [{ run: { minutes: teacherMinutes, ...knn } }], { out: join(root, 'v2_teacher'), progress: false });
+  const r = await trainDinov2Run('mnist-small', v2(teacherMinutes), { out: join(root, 'v2_teacher'), progress: false });
   summary.dinov2_teacher_micro = v2Summary(r);
   disposeRunNetworks(r.nets);
   save();
@@ -58,7 +61,7 @@ if (only.has('teacher')) {
 if (only.has('distill')) {
   const teacher = join(root, 'v2_teacher');
   if (!existsSync(join(teacher, 'checkpoint.safetensors'))) throw new Error(`distill needs the teacher run ${teacher} (run with --only teacher first)`);
-  const r = await distillRun('mnist-tiny', [{ run: { minutes, ...knn } }], { teacher, masking: false }, { out: join(root, 'distill_nano'), progress: false });
+  const r = await distillRun('mnist-tiny', v2(minutes), { teacher, masking: false }, { out: join(root, 'distill_nano'), progress: false });
   summary.distill_nano = v2Summary(r);
   disposeRunNetworks(r.nets);
   save();

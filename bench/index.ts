@@ -3,6 +3,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'train-step': () => import('./train_step.js'),
   'dino-step': () => import('./dino_step.js'),
   curation: () => import('./curation.js'),
+  'extract-knn': () => import('./extract_knn.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

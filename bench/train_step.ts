@@ -2,7 +2,7 @@
 // Times our VisionTransformer (forward, and forward + backward + AdamW) on the native backend, and the same shapes
 // in PyTorch (bench/torch_vit.py), and prints ratios and GFLOP/s. With --json the last line is one JSON object.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { tf, type Tensor } from '../src/backend/tf.js';
@@ -61,13 +61,36 @@ function timeIt(fn: () => void, warmup: number, iters: number) {
 
 interface TorchTimes { forward_ms: number; train_step_ms: number; forward_cpu_ms: number; train_step_cpu_ms: number }
 
+/**
+ * OpenBLAS 0.3.21 does not recognise this VM's CPU ("Intel Xeon Processor") and falls back to its Prescott (SSE3)
+ * kernels: ~25 GFLOP/s per core instead of ~105. For a fair baseline pick the kernel set from the CPU flags.
+ */
+function openblasCoretype(): string | undefined {
+  try {
+    const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+    if (flags.includes('avx512_bf16')) return 'Cooperlake';
+    if (flags.includes('avx512f')) return 'SkylakeX';
+    if (flags.includes('avx2')) return 'Haswell';
+  } catch {
+    /* not Linux: let OpenBLAS decide */
+  }
+  return undefined;
+}
+
 /** Runs bench/torch_vit.py with the same thread count (OpenMP and OpenBLAS's own pool), passive waiting. */
 function torchBaseline(m: BenchModel, threads: number, iters: number): TorchTimes | null {
   const python = process.env.DINOTS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const c = m.config;
   const args = ['bench/torch_vit.py', '--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth,
     '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters].map(String);
-  const r = spawnSync(python, args, { encoding: 'utf8', env: { OPENBLAS_NUM_THREADS: String(threads), ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  const coretype = openblasCoretype();
+  const env = {
+    OPENBLAS_NUM_THREADS: String(threads),
+    ...(coretype ? { OPENBLAS_CORETYPE: coretype } : {}),
+    ...process.env, // an explicit OPENBLAS_* setting wins
+    OMP_WAIT_POLICY: 'PASSIVE',
+  };
+  const r = spawnSync(python, args, { encoding: 'utf8', env });
   if (r.status !== 0) {
     process.stderr.write(`torch baseline unavailable (${python}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}\n`);
     return null;

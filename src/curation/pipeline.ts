@@ -295,7 +295,7 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       if (mode === 'balanced') {
         const h = loadHierarchy(work, clusters!, readRecord(work, 'cluster')!.summary.levels as number[]);
         const rows = hierarchicalSample(h, budget!, params.seed, eligible);
-        picked = { index: rows, score: rows.map(() => 0), seed: rows.map(() => -1), reason: rows.map(() => 'cluster') };
+        picked = { index: rows, score: rows.map(() => 0), seed: rows.map(() => -1), reason: rows.map(() => 'balanced' as const) };
       } else {
         const bySamples = mode === 'clusters' ? null : await retrieveBySamples(x, seeds, { budget, kPerSeed: opts.kPerSeed, eligible, index: indexFor(x.rows) });
         const centroids = needsClusters ? readTable(join(work, 'centroids_0.arrow')).matrix('centroid') : null;

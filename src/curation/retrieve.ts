@@ -13,7 +13,8 @@ export interface Retrieved {
   score: number[];
   /** The seed image that pulled each pick in. */
   seed: number[];
-  reason: ('knn' | 'cluster')[];
+  /** knn: a seed's nearest neighbour; cluster: member of a cluster near a seed; balanced: hierarchical sampling. */
+  reason: ('knn' | 'cluster' | 'balanced')[];
 }
 
 export interface SampleRetrieveOptions {
@@ -142,7 +143,10 @@ export async function retrieveByClusters(pool: Matrix, seeds: Matrix, opts: Clus
   return trimToBudget(out);
 }
 
-/** Union of two retrievals (a row found by both keeps its higher score), trimmed to a budget. */
+/**
+ * Union of two retrievals (a row found by both keeps its higher score), trimmed to a budget. The two kinds of score
+ * (image-to-seed and centroid-to-seed cosines) are compared as they are: both are cosines to a seed image.
+ */
 export function mergeRetrieved(a: Retrieved, b: Retrieved, budget?: number): Retrieved {
   const best = new Map<number, number>();
   const all: Retrieved = { index: [...a.index, ...b.index], score: [...a.score, ...b.score], seed: [...a.seed, ...b.seed], reason: [...a.reason, ...b.reason] };

@@ -5,7 +5,6 @@ import {
   Field,
   FixedSizeList,
   Float32,
-  Int32,
   Table,
   Utf8,
   makeData,

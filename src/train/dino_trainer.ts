@@ -76,10 +76,9 @@ export class DinoTrainer {
     this.trainable = [...this.studentParams.values()].filter((v) => v.trainable);
     for (const [name, v] of this.studentParams) this.nameOfVar.set(v.name, name);
     for (const v of this.teacherParams.values()) v.trainable = false; // the teacher never gets gradients
-    opts.student.backbone.train(true);
-    opts.student.head.train(true);
-    opts.teacher.backbone.eval();
-    opts.teacher.head.eval();
+    // Both networks run in training mode, as in main_dino.py (the teacher is never switched to eval): the teacher
+    // has no drop path, and a BatchNorm head (use_bn_in_head) normalises with batch statistics in both.
+    for (const m of [opts.student.backbone, opts.student.head, opts.teacher.backbone, opts.teacher.head]) m.train(true);
   }
 
   get scheduleLength(): number {

@@ -74,7 +74,6 @@ test('the probe grid learns a linearly separable toy set', () => {
   const r = trainLinearProbes(tr.m, tr.labels, te.m, te.labels, { embedDim: 4, numClasses: C, nBlocksList: [1, 2], learningRates: [0.01, 1], epochs: 15, batchSize: 16 });
   assert.equal(r.results.length, 2 * 2 * 2);
   assert.equal(r.best.top1, 100);
-  assert.equal(r.best.lr, 1);
   const small = r.results.find((x) => x.lr === 0.01 && x.nBlocks === 1 && !x.avgpool)!;
   const big = r.results.find((x) => x.lr === 1 && x.nBlocks === 1 && !x.avgpool)!;
   assert.ok(big.finalLoss < small.finalLoss && big.finalLoss < 0.2, `loss ${big.finalLoss} vs ${small.finalLoss}`);

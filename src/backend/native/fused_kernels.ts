@@ -2,7 +2,7 @@
 // LayerNorm, GELU (erf) and attention (softmax(q·kᵀ·scale)·v). Each replaces 5-30 TF.js ops per direction.
 import { tf } from '../tf.js';
 import { BINARY, type NativeAddon } from './addon.js';
-import { allocF32 } from './buffer_pool.js';
+import { allocF32, recycle } from './buffer_pool.js';
 import { mustF32, output, sizeOf, type NativeKernel } from './kernel_util.js';
 import type { Tensor } from '../tf.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
@@ -97,6 +97,7 @@ function attentionGrad(addon: NativeAddon): NativeKernel {
     addon.softmaxGrad(pv, dP, B * T, S, dP, attrs.scale as number); // dS (includes the scale)
     addon.matmul(dP, kv, dq, B, B, T, S, d, false, false, null, 0, 0); // dQ = dS·K
     addon.matmul(dP, qv, dk, B, B, S, T, d, true, false, null, 0, 0); // dK = dSᵀ·Q
+    recycle(dP);
     return [output(backend, q!.shape, dq), output(backend, k!.shape, dk), output(backend, v!.shape, dV)];
   };
 }

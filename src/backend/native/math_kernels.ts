@@ -1,7 +1,7 @@
 // Native kernels for matmul, elementwise (binary with broadcasting, unary) and reductions.
 import { tf } from '../tf.js';
 import { ACTIVATION, BINARY, REDUCE, UNARY, type NativeAddon } from './addon.js';
-import { allocF32 } from './buffer_pool.js';
+import { allocF32, recycle } from './buffer_pool.js';
 import { f32, output, sizeOf, type Backend, type NativeKernel } from './kernel_util.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 
@@ -122,6 +122,7 @@ export function reduceKernel(addon: NativeAddon, op: number, axisAttr: 'axis' | 
       addon.transpose(xv, x.shape, perm, t);
       const R = sizeOf(axes.map((a) => x.shape[a]!));
       addon.reduce(op, t, xv.length / R, R, 1, out);
+      recycle(t);
     }
     return output(backend, outShape, out);
   };

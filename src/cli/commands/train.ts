@@ -10,6 +10,7 @@ import { parseDatasetSpec } from '../../data/datasets.js';
 import type { TrainConfig } from '../../train/config.js';
 import { writeReport } from '../../train/report.js';
 import { disposeNetworks, trainRun, type RunResult } from '../../train/run.js';
+import { collect, runDinov2TrainCommand } from '../dinov2_options.js';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -93,10 +94,16 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder (default runs/<timestamp>)')
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--global_crops_scale <v...>', 'two numbers: scale range of the global crops', pair('global_crops_scale'))
-    .option('--local_crops_scale <v...>', 'two numbers: scale range of the local crops', pair('local_crops_scale'));
+    .option('--local_crops_scale <v...>', 'two numbers: scale range of the local crops', pair('local_crops_scale'))
+    .option('--recipe <name>', 'dino (v1, main_dino.py) or dinov2 (SSLMetaArch: iBOT, KoLeo, layer decay; takes --preset/--config/--set)', 'dino')
+    .option('--preset <name>', 'dinov2: config preset (mnist-tiny, mnist-small; default mnist-tiny on MNIST)')
+    .option('--config <yaml>', 'dinov2: official-style YAML config (ssl_default_config.yaml keys; repeatable)', collect)
+    .option('--set <section.key=value>', 'dinov2: one config value, e.g. --set ibot.separate_head=true (repeatable)', collect);
   for (const [name, help, parse] of OFFICIAL) cmd.option(`--${name} <v>`, help, parse as (v: string) => unknown);
   cmd.action(async (o: Record<string, unknown>) => {
     const backend = program.opts().backend as string;
+    if (o.recipe !== 'dino' && o.recipe !== 'dinov2') throw new Error(`--recipe '${String(o.recipe)}' is unknown: use dino or dinov2`);
+    if (o.recipe === 'dinov2') return runDinov2TrainCommand(o, backend);
     const data = (o.data as string) ?? 'mnist:train';
     const isMnist = data.startsWith('mnist:');
     const over: Partial<TrainConfig> = { ...(isMnist ? {} : FOLDER_RECIPE), data, backend };

@@ -1,0 +1,50 @@
+// The native backend recycles disposed output buffers; these check it never recycles one still visible elsewhere.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../src/backend/tf.js';
+import { allocF32, poolStats } from '../../src/backend/native/buffer_pool.js';
+import { nativeSkip, rand } from './native_helpers.js';
+
+const skip = nativeSkip;
+const N = 8192; // above the pooling threshold
+
+test('disposed outputs are reused by the next allocation of the same size', { skip }, async () => {
+  await tf.setBackend('native');
+  const a = tf.tensor(rand([N], 1), [N]);
+  const y = tf.exp(a);
+  const before = poolStats().buffers;
+  y.dispose();
+  assert.equal(poolStats().buffers, before + 1);
+  allocF32(N);
+  assert.equal(poolStats().buffers, before);
+  a.dispose();
+});
+
+test('arrays read with dataSync keep their values after dispose and later kernels', { skip }, async () => {
+  await tf.setBackend('native');
+  const a = tf.tensor(rand([N], 2), [N]);
+  const y = tf.exp(a);
+  const values = y.dataSync();
+  const copy = values.slice();
+  y.dispose();
+  const others = [tf.neg(a), tf.sqrt(tf.abs(a)), tf.mul(a, 3)];
+  assert.deepEqual(values, copy);
+  tf.dispose([a, ...others]);
+});
+
+test('contiguous slices (views) of a disposed output keep their values', { skip }, async () => {
+  await tf.setBackend('native');
+  const src = rand([2, N], 3);
+  const a = tf.tensor(src, [2, N]);
+  const y = tf.mul(a, 2);
+  // Nothing reads y before it is disposed, so only the view bookkeeping keeps its buffer out of the pool.
+  const [first, second] = tf.unstack(y) as [tf.Tensor, tf.Tensor];
+  const part = tf.slice(y, [1, 0], [1, N]);
+  y.dispose();
+  const others = [tf.mul(a, -1), tf.add(a, 7), tf.sub(a, 1)]; // same size: would take y's buffer if it were pooled
+  const doubled = Array.from(src, (v) => Math.fround(v * 2));
+  assert.deepEqual(Array.from(first.dataSync()), doubled.slice(0, N));
+  assert.deepEqual(Array.from(second.dataSync()), doubled.slice(N));
+  assert.deepEqual(Array.from(part.dataSync()), doubled.slice(N));
+  tf.dispose([a, first, second, part, ...others]);
+});
