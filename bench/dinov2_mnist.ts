@@ -6,7 +6,7 @@
 //                                                                                             → runs/<tag>/distill_nano
 // Prints one JSON summary (k-NN top-1 before/after, iterations, images/s) and writes it to runs/<tag>/summary.json.
 //   npx tsx bench/dinov2_mnist.ts [--minutes 4] [--teacher-minutes 6] [--batch 32] [--tag dinov2_mnist] [--only dinov2,dino,teacher,distill]
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trainDinov2Run, disposeRunNetworks, type V2RunResult } from '../src/train/dinov2_run.js';
 import { distillRun } from '../src/train/distill.js';
@@ -25,7 +25,9 @@ const batch = Number(arg('batch', '32'));
 const knn = { knn_train: 'mnist:train', knn_test: 'mnist:test', knn_train_size: 5000, knn_test_size: 1000, knn_evals: 1 };
 // The same batch for every run (the presets use 64); small batches give more steps in a short budget on 2 cores.
 const v2 = (minutes: number) => [{ train: { batch_size_per_gpu: batch }, run: { minutes, ...knn } }];
-const summary: Record<string, unknown> = { minutes, teacherMinutes, batch };
+// Earlier entries of the same tag are kept (runs can be redone one at a time with --only).
+const summaryPath = join(root, 'summary.json');
+const summary: Record<string, unknown> = { ...(existsSync(summaryPath) ? (JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>) : {}), minutes, teacherMinutes, batch };
 
 function v2Summary(r: V2RunResult) {
   return {
@@ -33,7 +35,9 @@ function v2Summary(r: V2RunResult) {
     images_per_s: +r.imagesPerSecond.toFixed(1), train_s: +r.trainSeconds.toFixed(0), backend: r.backend,
   };
 }
-const save = () => writeFileSync(join(root, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
+const save = () => writeFileSync(summaryPath, `${JSON.stringify(summary, null, 1)}\n`);
+// A redone run starts from an empty folder.
+for (const [k, dir] of [['dinov2', 'v2_nano'], ['dino', 'v1_nano'], ['teacher', 'v2_teacher'], ['distill', 'distill_nano']]) if (only.has(k!)) rmSync(join(root, dir!), { recursive: true, force: true });
 
 if (only.has('dinov2')) {
   const r = await trainDinov2Run('mnist-tiny', v2(minutes), { out: join(root, 'v2_nano'), progress: false });

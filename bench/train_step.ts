@@ -131,7 +131,11 @@ async function benchModel(m: BenchModel, o: { iters: number; threads: number; pr
   const trainStep = () => {
     model.train();
     const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
-    adamwStep(params, params.map((p) => grads[p.name] as Tensor), mState, vState, 1e-4, 0.04, 0.9, 0.999, 1e-8, ++t);
+    // Parameters outside the forward graph (DINOv2's mask_token without masks) get no gradient and no update.
+    const used = params.map((p, i) => i).filter((i) => grads[params[i]!.name] !== undefined);
+    const pick = <T>(xs: T[]) => used.map((i) => xs[i]!);
+    adamwStep(pick(params), used.map((i) => grads[params[i]!.name] as Tensor), pick(mState), pick(vState), 1e-4, 0.04, 0.9, 0.999,
+      1e-8, ++t);
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
   };

@@ -1,7 +1,7 @@
 // Small picture helpers shared by the evaluation commands (and the training report): RGB images as plain byte
 // arrays, colormaps, resizing of score maps, overlays, grids, PNG encoding (sharp) and one static HTML page.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import sharp from 'sharp';
 import { IMAGENET_MEAN, IMAGENET_STD, type RgbImage } from '../data/image.js';
 import { colormapTable, type ColormapName } from './colormaps.js';
@@ -186,7 +186,7 @@ export async function readImageRGB(path: string): Promise<RGBImage> {
 }
 
 export interface HtmlItem {
-  /** Path of the picture (absolute or relative to the page); written relative to the page. */
+  /** Path of the picture (absolute or relative to the working directory); written relative to the page. */
   src: string;
   caption?: string;
 }
@@ -204,7 +204,7 @@ function escapeHtml(s: string): string {
 /** Writes one self-contained page showing the pictures section by section (image paths relative to the page). */
 export function writeHtmlPage(path: string, title: string, sections: HtmlSection[], intro?: string): void {
   const base = dirname(path);
-  const rel = (p: string) => (p.startsWith('/') ? relative(base, p) : p).split('\\').join('/');
+  const rel = (p: string) => relative(resolve(base), resolve(p)).split('\\').join('/');
   const body = sections
     .map((s) => {
       const figs = s.items

@@ -39,7 +39,8 @@ function dropSelf(r: TopK, k: number): TopK {
 
 interface UsearchIndex {
   add(keys: BigUint64Array, vectors: Float32Array, threads?: number): void;
-  search(vectors: Float32Array, k: number, threads: number): { keys: BigUint64Array; distances: Float32Array; counts: BigUint64Array; k: number };
+  /** One query gives {keys, distances}; several give {keys, distances, counts, k} (row stride k). */
+  search(vectors: Float32Array, k: number, threads: number): { keys: BigUint64Array; distances: Float32Array; counts?: BigUint64Array; k?: number };
   size(): number;
   save(path: string): void;
   load(path: string): void;
@@ -86,11 +87,12 @@ export class ApproxCosineIndex {
     const want = Math.min(size, opts.excludeSelf ? k + 1 : k);
     const res = this.index.search(l2NormalizeRows(queries).data, want, this.threads);
     const raw: TopK = { k: want, rows: queries.rows, indices: new Int32Array(queries.rows * want).fill(-1), scores: new Float32Array(queries.rows * want).fill(-Infinity) };
+    const stride = res.k ?? want;
     for (let q = 0; q < queries.rows; q++) {
-      const count = Number(res.counts[q]);
+      const count = res.counts ? Number(res.counts[q]) : res.keys.length;
       for (let j = 0; j < count; j++) {
-        raw.indices[q * want + j] = Number(res.keys[q * res.k + j]);
-        raw.scores[q * want + j] = 1 - res.distances[q * res.k + j]!;
+        raw.indices[q * want + j] = Number(res.keys[q * stride + j]);
+        raw.scores[q * want + j] = 1 - res.distances[q * stride + j]!;
       }
     }
     return opts.excludeSelf ? dropSelf(raw, Math.min(k, size - 1)) : raw;

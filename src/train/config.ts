@@ -62,34 +62,41 @@ export interface TrainConfig {
   backend: string;
 }
 
+/**
+ * The default recipe, tuned for `dinots train` on MNIST in ~10 minutes on 2 busy cores (a few hundred steps):
+ * vit_nano_p4_28 (96-d, depth 4, 49 patches), a small head (K=1024, 256 hidden, 64 bottleneck) with BatchNorm
+ * (without it these short runs collapsed to a uniform teacher), batch 32, 2x28 + 4x12 crops with larger scales than
+ * ImageNet's (a digit's stroke fragments say little), lr 0.008 (peak 1e-3), teacher momentum 0.99 (cosine to 1), no
+ * drop path, no colour/blur/flip augmentation for grayscale digits. Official values elsewhere.
+ */
 export const DEFAULT_CONFIG: TrainConfig = {
   arch: 'vit_nano_p4_28',
   patch_size: 4,
   embed_dim: null,
   depth: null,
   num_heads: null,
-  out_dim: 2048,
+  out_dim: 1024,
   norm_last_layer: true,
-  use_bn_in_head: false,
-  head_hidden_dim: 512,
-  head_bottleneck_dim: 128,
-  drop_path_rate: 0.1,
+  use_bn_in_head: true,
+  head_hidden_dim: 256,
+  head_bottleneck_dim: 64,
+  drop_path_rate: 0,
   momentum_teacher: 0.99,
   warmup_teacher_temp: 0.04,
   teacher_temp: 0.04,
   warmup_teacher_temp_epochs: 0,
-  lr: 0.0005,
+  lr: 0.008,
   min_lr: 1e-6,
   warmup_epochs: 10,
   weight_decay: 0.04,
   weight_decay_end: 0.4,
   clip_grad: 3.0,
   freeze_last_layer: 0,
-  batch_size_per_gpu: 64,
+  batch_size_per_gpu: 32,
   epochs: 100,
-  global_crops_scale: [0.4, 1],
-  local_crops_number: 6,
-  local_crops_scale: [0.1, 0.4],
+  global_crops_scale: [0.5, 1],
+  local_crops_number: 4,
+  local_crops_scale: [0.2, 0.5],
   global_crop_size: 28,
   local_crop_size: 12,
   color_augment: false,
@@ -99,11 +106,11 @@ export const DEFAULT_CONFIG: TrainConfig = {
   warmup_fraction: 0.1,
   knn_train: 'mnist:train',
   knn_test: 'mnist:test',
-  knn_train_size: 10000,
-  knn_test_size: 2000,
+  knn_train_size: 5000,
+  knn_test_size: 1000,
   knn_k: 20,
   knn_temperature: 0.07,
-  knn_evals: 4,
+  knn_evals: 2,
   checkpoint_minutes: 5,
   num_workers: 1,
   backend: 'auto',

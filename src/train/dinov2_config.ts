@@ -69,6 +69,8 @@ export interface Dinov2Config {
     knn_temperature: number;
     knn_evals: number;
     checkpoint_minutes: number;
+    /** Loader worker threads (0 = build batches in the training thread). */
+    num_workers: number;
     backend: string;
   };
 }
@@ -94,7 +96,7 @@ export const DEFAULT_V2_CONFIG: Dinov2Config = {
   run: {
     data: 'mnist:train', minutes: null, color_augment: true, blur_bug_compat: false,
     knn_train: null, knn_test: null, knn_train_size: 10000, knn_test_size: 2000, knn_k: 20, knn_temperature: 0.07, knn_evals: 4,
-    checkpoint_minutes: 5, backend: 'auto',
+    checkpoint_minutes: 5, num_workers: 1, backend: 'auto',
   },
 };
 

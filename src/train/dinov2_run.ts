@@ -14,7 +14,7 @@ import { initBackend, type BackendName } from '../backend/select.js';
 import { saveSafetensors } from '../checkpoint/index.js';
 import { savePth } from '../checkpoint/pth_write.js';
 import type { StateDict } from '../checkpoint/types.js';
-import { buildMultiCropBatch } from '../data/batch.js';
+import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
 import { parseDatasetSpec } from '../data/datasets.js';
 import { DataAugmentationDINO, dinoV2Augmentation } from '../data/multicrop.js';
 import { collateMasks, deriveMaskTensors, type CollatedMasks } from '../ssl/collate.js';
@@ -169,9 +169,11 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   const backend = await initBackend(cfg.run.backend as BackendName | 'auto');
   const dataset = await parseDatasetSpec(cfg.run.data, { onSkip: (p, why) => log(`warning: skipping unreadable image ${p}: ${why}`) });
   const B = cfg.train.batch_size_per_gpu;
-  const itersPerDataEpoch = Math.floor(dataset.length / B);
-  if (itersPerDataEpoch < 1) throw new Error(`--data ${cfg.run.data} has ${dataset.length} images, fewer than train.batch_size_per_gpu ${B}`);
+  if (dataset.length < B) throw new Error(`--data ${cfg.run.data} has ${dataset.length} images, fewer than train.batch_size_per_gpu ${B}`);
   const aug = v2Augmentation(cfg);
+  // Batch (epoch, it) depends only on (seed, epoch, it): the shared loader's order (data/loader.ts), so resume is exact.
+  const loader = new MultiCropLoader(dataset, { batchSize: B, augmentation: aug.config, seed: cfg.train.seed, workers: cfg.run.num_workers });
+  const itersPerDataEpoch = loader.iterationsPerEpoch;
   const nLocal = cfg.crops.local_crops_number;
   const G = cfg.crops.global_crops_size;
   const Lc = cfg.crops.local_crops_size;
@@ -184,16 +186,12 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   const nParams = (n: V2Network) => [n.backbone, n.dino_head, n.ibot_head].reduce((s, m) => s + (m?.numParameters() ?? 0), 0);
   log(`dinots ${String(extra.recipe)}: ${nets.describe}; ${(nParams(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backend}; run folder ${out}`);
 
-  const orderCache = { epoch: -1, order: [] as number[] };
-  const batchAt = (iteration: number) => {
-    const epoch = Math.floor(iteration / itersPerDataEpoch);
-    const pos = iteration % itersPerDataEpoch;
-    if (orderCache.epoch !== epoch) {
-      orderCache.epoch = epoch;
-      orderCache.order = epochOrder(dataset.length, cfg.train.seed, epoch);
+  /** Batches from global iteration `start` on, across data epochs (built and prefetched in the loader's worker). */
+  async function* batchesFrom(start: number): AsyncGenerator<MultiCropBatch> {
+    for (let epoch = Math.floor(start / itersPerDataEpoch); ; epoch++) {
+      yield* loader.epoch(epoch, epoch === Math.floor(start / itersPerDataEpoch) ? start % itersPerDataEpoch : 0);
     }
-    return buildMultiCropBatch(dataset, aug, orderCache.order.slice(pos * B, (pos + 1) * B), cfg.train.seed, epoch);
-  };
+  }
   const toBatch = (crops: Float32Array[], iteration: number): V2Batch => {
     const global = tf.tensor(concat(crops.slice(0, 2)), [2 * B, 3, G, G]);
     const local = nLocal > 0 ? tf.tensor(concat(crops.slice(2)), [nLocal * B, 3, Lc, Lc]) : null;
@@ -301,7 +299,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   let stepsHere = 0;
   let warned = false;
   try {
-    let next = progress.iteration < total ? batchAt(progress.iteration) : null;
+    const batches = batchesFrom(progress.iteration);
     while (progress.iteration < total) {
       if (stop || (opts.stopAfter !== undefined && stepsHere >= opts.stopAfter)) {
         status = 'interrupted';
@@ -314,7 +312,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
       }
       const it = progress.iteration;
       const t0 = performance.now();
-      const built = await next!;
+      const built = (await batches.next()).value as MultiCropBatch;
       const batch = toBatch(built.crops, it);
       let r: V2StepResult;
       try {
@@ -322,8 +320,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
       } finally {
         disposeBatch(batch);
       }
-      next = it + 1 < total ? batchAt(it + 1) : null;
-      await new Promise((res) => setImmediate(res));
+      await new Promise((res) => setImmediate(res)); // lets SIGINT in
       const dt = (performance.now() - t0) / 1000;
       busyS += dt;
       stepsHere++;
@@ -350,6 +347,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   } finally {
     bar?.stop();
     if (opts.handleSigint ?? true) process.off('SIGINT', onSigint);
+    await loader.close();
   }
   if (status === 'nan') log(`\n${message}`);
   else {
@@ -378,13 +376,15 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     const probe = new Dinov2Trainer({ student: nets.student, teacher: nets.teacher, ema: nets.ema, schedules: probeSchedules, settings });
     const rngState = nets.student.backbone.dropPathRng.getState();
     const times: number[] = [];
+    const probeBatches = batchesFrom(0);
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      const batch = toBatch((await batchAt(i)).crops, i);
+      const batch = toBatch(((await probeBatches.next()).value as MultiCropBatch).crops, i);
       probe.step(batch, i);
       disposeBatch(batch);
       times.push((performance.now() - t0) / 1000);
     }
+    await probeBatches.return(undefined);
     probe.dispose();
     nets.student.backbone.dropPathRng.setState(rngState);
     const stepS = Math.min(...times.slice(1)) * 1.05;
@@ -392,11 +392,6 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     log(`planned ${p.total_iterations} iterations (${cfg.optim.epochs} official-style epochs of ${p.official_epoch_length}) for ${cfg.run.minutes} min at ${stepS.toFixed(3)} s/step`);
     return p;
   }
-}
-
-/** The data order of one epoch, as the shared loaders visit it (data/loader.ts): Rng([seed, epoch]).permutation(n). */
-export function epochOrder(n: number, seed: number, epoch: number): number[] {
-  return new Rng([seed, epoch]).permutation(n);
 }
 
 function concat(parts: Float32Array[]): Float32Array {

@@ -118,7 +118,9 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
   let resumed: ReturnType<typeof loadTrainCheckpoint> | null = null;
   if (opts.resume) {
     if (!existsSync(join(out, 'config.json'))) throw new Error(`--resume: ${out} has no config.json (is it a run folder?)`);
-    cfg = resolveConfig(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Partial<TrainConfig>);
+    // The saved settings define the run; only the backend may change between sessions.
+    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Partial<TrainConfig>;
+    cfg = resolveConfig({ ...saved, backend: over.backend ?? saved.backend });
     resumed = loadTrainCheckpoint(ckPath);
   } else {
     cfg = resolveConfig(over);

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { colormapTable } from '../../src/eval/colormaps.js';
-import { blend, chwToImage, colorize, encodePng, grid, maskOverlay, resizeBilinear, resizeNearest } from '../../src/eval/pictures.js';
+import { blend, chwToImage, colorize, encodePng, grid, maskOverlay, resizeBilinear, resizeNearest, writeHtmlPage } from '../../src/eval/pictures.js';
 
 test('nearest upsampling by the patch size repeats each value in a block (F.interpolate nearest)', () => {
   assert.deepEqual(Array.from(resizeNearest([1, 2, 3, 4], 2, 2, 4, 4)), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
@@ -31,4 +34,17 @@ test('overlays, grids and PNG encoding round-trip', async () => {
   const { data, info } = await sharp(await encodePng(g)).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([info.width, info.height, info.channels], [7, 7, 3]);
   assert.deepEqual(new Uint8Array(data), g.data);
+});
+
+test('the HTML page links pictures relative to itself and escapes text', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dinots-html-'));
+  try {
+    writeHtmlPage(join(dir, 'out', 'index.html'), 'a <b>', [{ title: 't', items: [{ src: join(dir, 'out', 'sub', 'x.png'), caption: '"c"' }] }]);
+    const html = readFileSync(join(dir, 'out', 'index.html'), 'utf8');
+    assert.match(html, /src="sub\/x.png"/);
+    assert.match(html, /a &lt;b&gt;/);
+    assert.match(html, /&quot;c&quot;/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

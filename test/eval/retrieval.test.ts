@@ -45,4 +45,8 @@ test('exact cosine search with leave-one-out, and the approximate index agreeing
     for (let j = 0; j < 5; j++) assert.equal(labels[approx.indices[q * 5 + j]!], labels[q]);
     assert.ok(Math.abs(approx.scores[q * 5]! - exact.scores[q * exact.k]!) < 1e-4);
   }
+  // a single query (usearch answers one vector differently from a batch)
+  const one = ApproxCosineIndex.build(x).search({ data: x.data.slice(0, 8), rows: 1, cols: 8 }, 3);
+  assert.equal(one.indices[0], 0);
+  assert.ok(Math.abs(one.scores[0]! - 1) < 1e-5);
 });

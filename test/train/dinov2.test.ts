@@ -245,7 +245,7 @@ test('resume: 2 steps + resume for 2 more gives the same losses as 4 steps strai
     optim: { epochs: 2, warmup_epochs: 1 },
     teacher: { warmup_teacher_temp_epochs: 1 },
     crops: { global_crops_size: 16, local_crops_size: 8, local_crops_number: 2, global_crops_scale: [0.4, 1], local_crops_scale: [0.1, 0.4] },
-    run: { data: 'mnist:train:24', minutes: null, color_augment: false, knn_train: null, knn_test: null, backend: 'cpu' },
+    run: { data: 'mnist:train:24', minutes: null, color_augment: false, knn_train: null, knn_test: null, backend: 'cpu', num_workers: 0 },
   }];
   const quiet = { progress: false, log: () => {}, handleSigint: false };
   try {

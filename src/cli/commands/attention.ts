@@ -38,7 +38,7 @@ export function register(program: Command): void {
         x.dispose();
         const { width: W, height: H } = chw;
         const up = Math.max(1, Math.ceil(224 / Math.min(W, H))); // enlarge small inputs (MNIST) for viewing
-        const view = (img: ReturnType<typeof chwToImage>) => (up > 1 ? resizeImageNearest(img, W * up, H * up) : img);
+        const view = (img: ReturnType<typeof chwToImage>) => (up > 1 ? resizeImageNearest(img, img.width * up, img.height * up) : img);
         const base = chwToImage(chw.data, H, W);
         const dir = join(o.out, slug(im.name, i));
         const items: HtmlSection['items'] = [];
