@@ -61,8 +61,9 @@ interface Row {
   genS: number;
   knnS: number;
   groups: number;
-  precision: number;
-  recall: number;
+  /** null when the k-NN graph was not run. */
+  precision: number | null;
+  recall: number | null;
   kmeansS: number;
   kmeansIters: number;
   peakRssMB: number;
@@ -98,7 +99,7 @@ async function runOne(a: Args, n: number): Promise<Row> {
     },
   });
   const knnS = (performance.now() - t) / 1000;
-  const pr = dd ? pairScores(dd.component, pairs, n) : { precision: NaN, recall: NaN };
+  const pr = dd ? pairScores(dd.component, pairs, n) : { precision: null, recall: null };
   t = performance.now();
   const km = await kmeans(x, { k: Math.min(a.clusters, n), iters: a.iters, seed: 0, tol: 0 });
   const kmeansS = (performance.now() - t) / 1000;
@@ -179,12 +180,13 @@ export async function main(argv: string[]): Promise<void> {
     if (r.status !== 0) throw new Error(`bench curation: size ${n} failed (exit ${r.status})`);
     const row = JSON.parse(r.stdout.trim().split('\n').pop()!) as Row;
     rows.push(row);
+    process.stderr.write(`${JSON.stringify(row)}\n`);
     process.stderr.write(`done n=${n}\n`);
   }
   const head = `| vectors (d=${a.dim}, 1% planted copies) | backend | k-NN graph (k=${a.k}) | planted copies found (P / R) | k-means (k=${a.clusters}, ${a.iters} it) | peak RSS |`;
   const lines = [head, '|---|---|---|---|---|---|'];
   for (const r of rows) {
-    lines.push(`| ${r.n.toLocaleString('en')} | ${r.backend} | ${r.index === 'not run' ? 'not run' : `${r.knnS.toFixed(1)} s (${r.index})`} | ${Number.isNaN(r.precision) ? '-' : `${r.precision.toFixed(3)} / ${r.recall.toFixed(3)}`} | ${r.kmeansS.toFixed(1)} s (${r.kmeansIters} it) | ${r.peakRssMB.toFixed(0)} MB |`);
+    lines.push(`| ${r.n.toLocaleString('en')} | ${r.backend} | ${r.index === 'not run' ? 'not run' : `${r.knnS.toFixed(1)} s (${r.index})`} | ${r.precision === null ? '-' : `${r.precision.toFixed(3)} / ${r.recall!.toFixed(3)}`} | ${r.kmeansS.toFixed(1)} s (${r.kmeansIters} it) | ${r.peakRssMB.toFixed(0)} MB |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

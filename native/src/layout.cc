@@ -112,6 +112,23 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
     rowLen += inner[k];
   }
   require(info, y.size == outer * rowLen, "concat: output size does not match");
+  if (outer < omp_get_max_threads() && y.size >= kParallelMin) {
+    // Few long rows (stack/concat on axis 0): split the copies themselves across threads.
+    struct Piece { const float* src; float* dst; int64_t len; };
+    std::vector<Piece> pieces;
+    const int64_t chunk = 1 << 16;
+    for (int64_t o = 0; o < outer; ++o) {
+      float* dst = y.data + o * rowLen;
+      for (size_t k = 0; k < src.size(); ++k) {
+        for (int64_t c = 0; c < inner[k]; c += chunk)
+          pieces.push_back({src[k] + o * inner[k] + c, dst + c, inner[k] - c < chunk ? inner[k] - c : chunk});
+        dst += inner[k];
+      }
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < pieces.size(); ++i) std::memcpy(pieces[i].dst, pieces[i].src, sizeof(float) * pieces[i].len);
+    return info.Env().Undefined();
+  }
 #pragma omp parallel for schedule(static) if (y.size >= kParallelMin)
   for (int64_t o = 0; o < outer; ++o) {
     float* dst = y.data + o * rowLen;

@@ -82,6 +82,8 @@ test('transpose, softmax, concat and slice, with gradients', { skip }, async () 
   for (const axis of [0, 1, 2, -1]) {
     await compareBackends(`concat ${axis}`, (a, b) => tf.concat([a!, b!], axis), [[2, 3, 4], [2, 3, 4]], { grad: true });
   }
+  await compareBackends('concat big axis 0', (a, b) => tf.concat([a!, b!], 0), [[3, 20000], [5, 20000]]);
+  await compareBackends('stack big', (a, b, c) => tf.stack([a!, b!, c!]), [[9, 9000], [9, 9000], [9, 9000]]);
   await compareBackends('concat uneven', (a, b, c) => tf.concat([a!, b!, c!], 1), [[2, 1, 4], [2, 5, 4], [2, 2, 4]], { grad: true });
   await compareBackends('strided slice', (x) => tf.slice(x!, [1, 0, 2], [2, -1, 3]), [[4, 3, 6]], { grad: true });
   await compareBackends('tile', (x) => tf.tile(x!, [2, 1, 3]), [[3, 1, 4]], { grad: true });
