@@ -86,7 +86,7 @@ async function runOne(a: Args, n: number): Promise<Row> {
   const index = a.index === 'auto' ? (n > 10_000 ? 'ann' : 'exact') : a.index;
   t = performance.now();
   let shown = 0;
-  const dd = !a.knn ? null : await deduplicate(x, {
+  const dd = !a.knn ? null : deduplicate(x, {
     k: a.k,
     threshold: 0.95,
     index,
@@ -117,7 +117,7 @@ async function quality(a: Args): Promise<void> {
   const { buildPlantedPool, buildRetrievalPool, AUGMENTATIONS } = await import('../test/curation/image_pool.js');
   const { pixelEmbedder, modelEmbedder } = await import('../src/curation/embed.js');
   const { deduplicate } = await import('../src/curation/dedup.js');
-  const { l2NormalizeRows } = await import('../src/curation/matrix.js');
+  const { l2NormalizeRows } = await import('../src/util/matrix.js');
   const { pairScores } = await import('../src/curation/synthetic.js');
   const { kmeans } = await import('../src/curation/kmeans.js');
   const { retrieveBySamples, retrieveByClusters, mergeRetrieved, randomSelection } = await import('../src/curation/retrieve.js');
@@ -133,7 +133,7 @@ async function quality(a: Args): Promise<void> {
   const out: string[] = [`model ${a.model}, backend ${backend}; pool ${x.rows} images (150 MNIST digits, 50 photo crops, 60 planted copies)`, ''];
   out.push(`| threshold | precision | recall | ${AUGMENTATIONS.map((g) => `recall ${g}`).join(' | ')} |`, `|---|---|---|${AUGMENTATIONS.map(() => '---').join('|')}|`);
   for (const th of [0.8, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]) {
-    const dd = await deduplicate(x, { threshold: th, k: 16 });
+    const dd = deduplicate(x, { threshold: th, k: 16 });
     const sc = pairScores(dd.component, pairs, x.rows);
     const per = AUGMENTATIONS.map((g) => {
       const ps = pairs.filter((_, i) => pool.pairs[i]![1].includes(`_${g}.`));

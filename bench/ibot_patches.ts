@@ -16,7 +16,7 @@ import { buildEvalBatch } from '../src/data/batch.js';
 import { parseDatasetSpec } from '../src/data/datasets.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../src/data/image.js';
 import { knnEvaluate } from '../src/eval/knn.js';
-import { matrix } from '../src/eval/topk.js';
+import { makeMatrix } from '../src/util/matrix.js';
 import { IBOTPatchLoss } from '../src/ssl/ibot_patch_loss.js';
 import { collateMasks } from '../src/ssl/collate.js';
 import { MaskingGenerator } from '../src/ssl/masking.js';
@@ -90,7 +90,7 @@ function patchFeatures(net: V2Network, crops: Float32Array, n: number): Float32A
 }
 
 function knnPredict(bankF: Float32Array, bankY: Int32Array, qF: Float32Array, qY: Int32Array, d: number): { top1: number; meanPerClass: number } {
-  const r = knnEvaluate(matrix(bankF, bankY.length, d), bankY, matrix(qF, qY.length, d), qY, { k: 20, T: 0.07 });
+  const r = knnEvaluate(makeMatrix(bankY.length, d, bankF), bankY, makeMatrix(qY.length, d, qF), qY, { k: 20, T: 0.07 });
   return { top1: r.results[0]!.top1, meanPerClass: r.results[0]!.meanPerClassTop1 };
 }
 

@@ -38,3 +38,17 @@ export function fusedAttention(q: Tensor, k: Tensor, v: Tensor, scale: number, w
   probs!.dispose();
   return { out: out!, probs: null };
 }
+
+/**
+ * Multi-head attention straight from a fused qkv projection [B, T, 3D] (rows [q; k; v], each split into `numHeads`
+ * heads) to the heads' outputs side by side, [B, T, D]; or null.
+ */
+export function fusedQkvAttention(qkv: Tensor, numHeads: number, scale: number, withProbs: boolean):
+  { out: Tensor; probs: Tensor | null } | null {
+  if (!onNative() || qkv.dtype !== 'float32' || qkv.rank !== 3 || qkv.shape[2]! % (3 * numHeads) !== 0) return null;
+  const [out, probs, heads] = run(FUSED.qkvAttention, { qkv }, { numHeads, scale, probsGrad: withProbs });
+  heads!.dispose(); // kept by the engine for the gradient
+  if (withProbs) return { out: out!, probs: probs! };
+  probs!.dispose();
+  return { out: out!, probs: null };
+}

@@ -1,8 +1,8 @@
 // Approximate k-nearest neighbours with a usearch HNSW index, for pools beyond what exact blocked search can afford.
 // usearch's ESM entry fails to load under Node 20, so it is required through createRequire (node-ecosystem.md §4).
 import { createRequire } from 'node:module';
-import type { Matrix } from './matrix.js';
-import type { Neighbours } from './topk.js';
+import type { Matrix } from '../util/matrix.js';
+import type { TopK } from '../eval/topk.js';
 
 interface UsearchMatches {
   keys: BigUint64Array;
@@ -69,15 +69,16 @@ export function buildIndex(keys: Matrix, opts: Omit<AnnOptions, 'k' | 'excludeSe
   return index;
 }
 
-/** Approximate top-k by inner product (same layout as blockedTopK's result). */
-export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuilt?: UsearchIndex): Neighbours {
+/** Approximate top-k by inner product (same layout as topkInnerProduct's result). */
+export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuilt?: UsearchIndex): TopK {
   if (queries.cols !== keys.cols) {
     throw new Error(`ann: queries have ${queries.cols} dims but keys have ${keys.cols}; embed both with the same model`);
   }
   const excludeSelf = opts.excludeSelf ?? false;
   const k = Math.min(opts.k, Math.max(0, keys.rows - (excludeSelf ? 1 : 0)));
-  const res: Neighbours = {
+  const res: TopK = {
     k,
+    rows: queries.rows,
     indices: new Int32Array(queries.rows * k).fill(-1),
     scores: new Float32Array(queries.rows * k).fill(-Infinity),
   };

@@ -1,8 +1,8 @@
 // Near-duplicate removal (DINOv2 §3 / LVD-142M): a k-NN graph over the embeddings, an edge wherever cosine similarity
 // reaches a threshold, connected components (union-find), one image kept per component. Also "relative" dedup:
 // pool images too close to any evaluation image are dropped, so curated training data cannot leak the test sets.
-import { type Matrix, rowOf, dot } from './matrix.js';
-import { blockedTopK, type Neighbours } from './topk.js';
+import { type Matrix, rowOf, dot } from '../util/matrix.js';
+import { topkInnerProduct, type TopK } from '../eval/topk.js';
 import { annTopK, type AnnOptions } from './ann.js';
 import { UnionFind } from './unionfind.js';
 
@@ -34,7 +34,8 @@ export interface DedupOptions {
   keyBlock?: number;
   /** HNSW settings when index is 'ann'. */
   ann?: Omit<AnnOptions, 'k' | 'excludeSelf'>;
-  onProgress?: (fraction: number) => void;
+  /** Exact search: called after each key block with (keys done, total keys). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface DedupResult {
@@ -53,7 +54,7 @@ export interface DedupResult {
   nearestScore: Float32Array;
 }
 
-export async function nearestNeighbours(
+export function nearestNeighbours(
   queries: Matrix,
   keys: Matrix,
   opts: {
@@ -63,15 +64,15 @@ export async function nearestNeighbours(
     queryBlock?: number;
     keyBlock?: number;
     ann?: Omit<AnnOptions, 'k' | 'excludeSelf'>;
-    onProgress?: (f: number) => void;
+    onProgress?: (done: number, total: number) => void;
   },
-): Promise<Neighbours> {
+): TopK {
   if (opts.index === 'ann') return annTopK(queries, keys, { ...opts.ann, k: opts.k, excludeSelf: opts.excludeSelf });
-  return blockedTopK(queries, keys, opts);
+  return topkInnerProduct(queries, keys, opts.k, opts);
 }
 
 /** Groups from a k-NN graph: union every (i, neighbour) pair whose score reaches the threshold. */
-export function groupsFromNeighbours(nb: Neighbours, n: number, threshold: number): {
+export function groupsFromNeighbours(nb: TopK, n: number, threshold: number): {
   component: Int32Array;
   groups: number[][];
   edges: number;
@@ -120,10 +121,10 @@ export function mostCentral(emb: Matrix, group: number[]): number {
 }
 
 /** Finds near-duplicate groups in `emb` (unit rows) and marks one survivor per group. */
-export async function deduplicate(emb: Matrix, opts: DedupOptions = {}): Promise<DedupResult> {
+export function deduplicate(emb: Matrix, opts: DedupOptions = {}): DedupResult {
   const threshold = opts.threshold ?? DEFAULT_DEDUP_THRESHOLD;
   if (!(threshold > -1 && threshold <= 1)) throw new Error(`dedup threshold must be in (-1, 1], got ${threshold}`);
-  const nb = await nearestNeighbours(emb, emb, { ...opts, k: opts.k ?? 16, excludeSelf: true });
+  const nb = nearestNeighbours(emb, emb, { ...opts, k: opts.k ?? 16, excludeSelf: true });
   const { component, groups, edges } = groupsFromNeighbours(nb, emb.rows, threshold);
   const keep = new Uint8Array(emb.rows).fill(1);
   const keepers: number[] = [];
@@ -147,13 +148,13 @@ export interface EvalOverlap {
 }
 
 /** Pool images that nearly duplicate an evaluation image (test-set leakage). */
-export async function findEvalOverlap(
+export function findEvalOverlap(
   pool: Matrix,
   evalSet: Matrix,
   opts: { threshold?: number; index?: SearchIndex; queryBlock?: number; keyBlock?: number } = {},
-): Promise<EvalOverlap> {
+): EvalOverlap {
   const threshold = opts.threshold ?? DEFAULT_EVAL_THRESHOLD;
-  const nb = await nearestNeighbours(pool, evalSet, { ...opts, k: 1 });
+  const nb = nearestNeighbours(pool, evalSet, { ...opts, k: 1 });
   const removed: number[] = [];
   for (let i = 0; i < pool.rows; i++) if (nb.k > 0 && nb.scores[i]! >= threshold) removed.push(i);
   return { threshold, match: nb.indices, score: nb.scores, removed };

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { parseDatasetSpec, type Dataset } from '../data/datasets.js';
 import type { RgbImage } from '../data/image.js';
 import { resizeImageNearest, type RGBImage } from '../eval/pictures.js';
-import { type Matrix, makeMatrix, l2NormalizeRows } from './matrix.js';
+import { type Matrix, makeMatrix, l2NormalizeRows } from '../util/matrix.js';
 import type { Embedder } from './pipeline.js';
 import { fileThumbnail, type ThumbnailSource } from './report.js';
 

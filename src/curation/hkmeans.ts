@@ -4,7 +4,7 @@
 // from dense modes. Balanced sampling then splits a budget as evenly as possible over the top clusters, and
 // recursively over their children, so rare concepts get as many images as common ones.
 import { Rng } from '../util/rng.js';
-import { type Matrix, selectRows } from './matrix.js';
+import { type Matrix, selectRows } from '../util/matrix.js';
 import { assignToCentroids, kmeans } from './kmeans.js';
 
 export interface HKMeansOptions {

@@ -2,7 +2,7 @@
 // sample (full k-means++ costs k passes over the data), and re-seeding of empty clusters from the farthest points.
 import { tf } from '../backend/tf.js';
 import { Rng } from '../util/rng.js';
-import { type Matrix, makeMatrix, rowOf, rowSquaredNorms, selectRows, squaredDistance } from './matrix.js';
+import { type Matrix, makeMatrix, rowOf, rowSquaredNorms, selectRows, squaredDistance } from '../util/matrix.js';
 
 export interface KMeansOptions {
   k: number;

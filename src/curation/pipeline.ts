@@ -9,7 +9,7 @@
 //   stats.json, report/index.html            summary and picture grids                       [report]
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Matrix, l2NormalizeRows, makeMatrix, selectRows } from './matrix.js';
+import { type Matrix, l2NormalizeRows, makeMatrix, selectRows } from '../util/matrix.js';
 import { deduplicate, findEvalOverlap, DEFAULT_DEDUP_THRESHOLD, DEFAULT_EVAL_THRESHOLD, type SearchIndex } from './dedup.js';
 import { hierarchicalKMeans, hierarchicalSample, type HKMeansResult } from './hkmeans.js';
 import { retrieveByClusters, retrieveBySamples, mergeRetrieved, type Retrieved } from './retrieve.js';
@@ -175,7 +175,7 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       let evalRemoved = 0;
       for (let e = 0; e < evalCount(); e++) {
         const ev = loadEmbeddings(work, `eval_${e}`);
-        const ov = await findEvalOverlap(x, ev.x, { threshold: params.evalThreshold, index });
+        const ov = findEvalOverlap(x, ev.x, { threshold: params.evalThreshold, index });
         for (let i = 0; i < x.rows; i++) {
           if (ov.score[i]! > evalScore[i]!) {
             evalScore[i] = ov.score[i]!;
@@ -183,7 +183,7 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
           }
         }
       }
-      const dd = await deduplicate(x, { threshold: params.threshold, k: params.k, keep: params.keep, index });
+      const dd = deduplicate(x, { threshold: params.threshold, k: params.k, keep: params.keep, index });
       const group = new Int32Array(x.rows).fill(-1);
       dd.groups.forEach((g, gi) => g.forEach((r) => (group[r] = gi)));
       const status = Array.from({ length: x.rows }, (_, i) => {

@@ -2,7 +2,7 @@
 // seed set. Sample-based: the k nearest pool images of every seed image. Cluster-based: the pool clusters whose
 // centroids are nearest to seed images, then images from those clusters, split evenly under a budget.
 import { Rng } from '../util/rng.js';
-import { type Matrix, makeMatrix, rowOf, dot, selectRows } from './matrix.js';
+import { type Matrix, l2NormalizeRows, rowOf, dot, selectRows } from '../util/matrix.js';
 import { nearestNeighbours, type SearchIndex } from './dedup.js';
 import { balancedAllocation } from './hkmeans.js';
 
@@ -55,7 +55,7 @@ export async function retrieveBySamples(pool: Matrix, seeds: Matrix, opts: Sampl
   let k = opts.kPerSeed ?? (opts.budget !== undefined ? Math.max(1, Math.ceil(opts.budget / seeds.rows)) : 4);
   let best = new Map<number, { score: number; seed: number }>();
   for (;;) {
-    const nb = await nearestNeighbours(seeds, sub, { k, index: opts.index });
+    const nb = nearestNeighbours(seeds, sub, { k, index: opts.index });
     best = new Map();
     for (let s = 0; s < seeds.rows; s++) {
       for (let m = 0; m < nb.k; m++) {
@@ -102,13 +102,8 @@ export async function retrieveByClusters(pool: Matrix, seeds: Matrix, opts: Clus
     throw new Error(`cluster retrieval: ${assignments.length} cluster ids for ${pool.rows} pool rows; re-run the cluster step`);
   }
   // Cosine between seeds and (normalised) centroids.
-  const unit = makeMatrix(centroids.rows, centroids.cols, new Float32Array(centroids.data));
-  for (let c = 0; c < unit.rows; c++) {
-    const r = rowOf(unit, c);
-    const n = Math.sqrt(dot(r, r)) || 1;
-    for (let j = 0; j < r.length; j++) r[j]! /= n;
-  }
-  const nb = await nearestNeighbours(seeds, unit, { k: opts.clustersPerSeed ?? 1 });
+  const unit = l2NormalizeRows(centroids);
+  const nb = nearestNeighbours(seeds, unit, { k: opts.clustersPerSeed ?? 1 });
   const chosen = new Map<number, { score: number; seed: number }>();
   for (let s = 0; s < seeds.rows; s++) {
     for (let m = 0; m < nb.k; m++) {

@@ -1,7 +1,7 @@
 // Synthetic embeddings for the curation tests and benchmark: unit vectors around random cluster centres, planted
 // near-copies, and pair-level precision/recall of predicted duplicate groups.
 import { Rng } from '../util/rng.js';
-import { type Matrix, makeMatrix, l2NormalizeRows, rowOf } from './matrix.js';
+import { type Matrix, makeMatrix, l2NormalizeRows, rowOf } from '../util/matrix.js';
 
 /** `n` unit vectors in `dim` dims around `clusters` random centres; `spread` is the per-dim noise std relative to the centre norm. */
 export function clusteredVectors(n: number, dim: number, clusters: number, spread: number, seed = 0): { x: Matrix; label: Int32Array } {

@@ -14,7 +14,7 @@ import {
   vectorFromArray,
   type Vector,
 } from 'apache-arrow';
-import { type Matrix, makeMatrix } from './matrix.js';
+import { type Matrix, makeMatrix } from '../util/matrix.js';
 
 export type Column = string[] | Int32Array | Float32Array | boolean[] | Matrix;
 

@@ -17,7 +17,7 @@ import type { VisionTransformer } from '../models/vit.js';
 import { computeFeatures, featureDim, featureKindName, type FeatureKind } from './features.js';
 import { defaultCropSize, defaultResizeSize } from './model.js';
 import { readArrowFeatures, writeArrowFeatures } from './arrow.js';
-import type { Matrix } from './topk.js';
+import type { Matrix } from '../util/matrix.js';
 
 export interface FeatureSet {
   features: Matrix;

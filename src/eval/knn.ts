@@ -12,9 +12,10 @@
 // - v2 weights with softmax(sims/T) instead of exp(sims/T): a positive factor per query, so predictions are the same.
 import { tf } from '../backend/tf.js';
 import { Rng } from '../util/rng.js';
-import { l2NormalizeRows, toMatrix, topkInnerProduct, type Matrix, type TopKOptions } from './topk.js';
+import { l2NormalizeRows, selectRows, toMatrix, type Matrix } from '../util/matrix.js';
+import { topkInnerProduct, type TopK, type TopKOptions } from './topk.js';
 
-export interface KnnOptions extends TopKOptions {
+export interface KnnOptions extends Omit<TopKOptions, 'excludeSelf'> {
   /** One k or several (default [10, 20, 100, 200]). */
   k?: number | number[];
   /** Temperature of the vote weights (default 0.07). */
@@ -98,11 +99,14 @@ export function knnEvaluate(
   }
   const maxK = Math.min(ks[ks.length - 1]!, train.rows);
   const nn = topkInnerProduct(test, train, maxK, opts);
+  // Only NaN or infinite similarities leave a neighbour slot empty.
+  const empty = nn.indices.indexOf(-1);
+  if (empty >= 0) throw new Error(`k-NN: test row ${Math.floor(empty / nn.k)} has NaN or infinite similarities; check the features for NaN/Inf`);
   return { T, numClasses, numTrain: train.rows, numTest: test.rows, results: ks.map((k) => scoreK(nn, ytrain, ytest, Math.min(k, maxK), k, T, numClasses)) };
 }
 
 function scoreK(
-  nn: { indices: Int32Array; scores: Float32Array; k: number },
+  nn: TopK,
   ytrain: Int32Array,
   ytest: Int32Array,
   k: number,
@@ -175,12 +179,6 @@ export function fewShotIndices(labels: ArrayLike<number>, nPerClass: number, see
     for (let j = 0; j < Math.min(nPerClass, members.length); j++) out.push(members[perm[j]!]!);
   }
   return Int32Array.from(out);
-}
-
-export function selectRows(m: Matrix, rows: ArrayLike<number>): Matrix {
-  const out = new Float32Array(rows.length * m.cols);
-  for (let i = 0; i < rows.length; i++) out.set(m.data.subarray(rows[i]! * m.cols, (rows[i]! + 1) * m.cols), i * m.cols);
-  return { data: out, rows: rows.length, cols: m.cols };
 }
 
 export interface FewShotResult {

@@ -14,7 +14,7 @@ import { readCheckpoint } from '../checkpoint/index.js';
 import { saveSafetensors } from '../checkpoint/index.js';
 import type { HostTensor } from '../checkpoint/types.js';
 import { Rng } from '../util/rng.js';
-import type { Matrix } from './topk.js';
+import type { Matrix } from '../util/matrix.js';
 
 export interface ProbeInput {
   /** CLS tokens of the last nBlocks blocks. */

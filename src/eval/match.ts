@@ -1,7 +1,7 @@
 // Patch correspondences between two images: mutual nearest neighbours of L2-normalised patch features (patch i of A
 // and patch j of B match when j is i's most similar patch in B and i is j's most similar patch in A).
 import { tf } from '../backend/tf.js';
-import type { Matrix } from './topk.js';
+import type { Matrix } from '../util/matrix.js';
 
 export interface Correspondence {
   /** Patch index in A and in B (row-major over each patch grid). */

@@ -3,7 +3,7 @@
 // Used by the patch-feature PCA pictures (the DINOv2 README figure; community recipe in dinov2 issues #23/#412).
 import { tf } from '../backend/tf.js';
 import { Rng } from '../util/rng.js';
-import type { Matrix } from './topk.js';
+import type { Matrix } from '../util/matrix.js';
 
 export interface Pca {
   dim: number;

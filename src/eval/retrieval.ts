@@ -1,26 +1,18 @@
 // Image retrieval on feature vectors: exact cosine search (blocked matmul, topk.ts), an approximate HNSW index (usearch)
 // for large sets, and the usual metrics when labels say which items are relevant (same label = relevant).
 import { createRequire } from 'node:module';
-import { l2NormalizeRows, topkInnerProduct, type Matrix, type TopK, type TopKOptions } from './topk.js';
+import { l2NormalizeRows, type Matrix } from '../util/matrix.js';
+import { topkInnerProduct, type TopK, type TopKOptions } from './topk.js';
 
 // usearch's ESM entry fails to load under Node 20; its CommonJS build works.
 const require = createRequire(import.meta.url);
 
-export interface SearchOptions extends TopKOptions {
-  /** Remove each query's own row from its results (leave-one-out when the queries are the index itself). */
-  excludeSelf?: boolean;
-}
-
 /** Exact cosine top-k: rows are L2-normalised, then ranked by inner product (ties: lower index first). */
-export function exactCosineSearch(queries: Matrix, index: Matrix, k: number, opts: SearchOptions = {}): TopK {
-  const q = l2NormalizeRows(queries);
-  const x = l2NormalizeRows(index);
-  if (!opts.excludeSelf) return topkInnerProduct(q, x, k, opts);
-  if (queries.rows !== index.rows) throw new Error('excludeSelf needs the queries to be the index rows themselves');
-  const raw = topkInnerProduct(q, x, Math.min(k + 1, index.rows), opts);
-  return dropSelf(raw, Math.min(k, index.rows - 1));
+export function exactCosineSearch(queries: Matrix, index: Matrix, k: number, opts: TopKOptions = {}): TopK {
+  return topkInnerProduct(l2NormalizeRows(queries), l2NormalizeRows(index), k, opts);
 }
 
+/** Drops each query's own row from an approximate search asked for one extra neighbour. */
 function dropSelf(r: TopK, k: number): TopK {
   const indices = new Int32Array(r.rows * k);
   const scores = new Float32Array(r.rows * k);

@@ -1,173 +1,164 @@
-// Exact top-k by inner product (cosine once rows are L2-normalised): the similarity matrix is computed block by block
-// with a TF.js matmul and scanned on the host with one small heap per query, so memory stays at one block.
+// Exact top-k by inner product (cosine once rows are L2-normalised), in bounded memory: the one k-NN search of the
+// project (k-NN eval, retrieval, curation dedup).
+// Keys are cut into blocks, each transposed once (the wasm backend multiplies a plain [D, N] right-hand side about
+// 10x faster than a transposeB product); every query block is scored against the current key block and the scores
+// are scanned on the host into one min-heap of the best k per query. The scan is one comparison per score against
+// the heap's root (the k-th best so far); an insertion, O(log k), is rare.
+// Peak memory beyond the inputs: queryBlock x keyBlock scores on the device and the host, plus queries x k results.
 //
-// Ties: among equal scores the lower bank index ranks first. That is what a stable descending sort gives, and what
+// Ties: among equal scores the lower key index ranks first. That is what a stable descending sort gives, and what
 // torch.topk returns for small inputs; for large ones torch.topk's order among exactly equal scores is unspecified
 // (it depends on its selection algorithm), so no exact rule can match it everywhere. With this rule the top-k of a
 // smaller k is always a prefix of the top-k of a larger k.
 import { tf } from '../backend/tf.js';
+import { type Matrix, makeMatrix, rowOf, dot } from '../util/matrix.js';
 
-/** A row-major float32 matrix on the host. */
-export interface Matrix {
-  data: Float32Array;
-  rows: number;
-  cols: number;
-}
+export type { Matrix } from '../util/matrix.js';
 
+/** Kept for src/train/knn_monitor.ts; new code uses makeMatrix(rows, cols, data) from util/matrix.ts. */
 export function matrix(data: Float32Array, rows: number, cols: number): Matrix {
-  if (data.length !== rows * cols) throw new Error(`matrix: ${data.length} values do not make ${rows}x${cols}`);
-  return { data, rows, cols };
-}
-
-/** Accepts a host matrix or a rank-2 tensor (read back synchronously). */
-export function toMatrix(x: Matrix | tf.Tensor, what = 'features'): Matrix {
-  if (x instanceof tf.Tensor) {
-    if (x.rank !== 2) throw new Error(`${what}: expected a rank-2 tensor [N, D], got shape [${x.shape.join(', ')}]`);
-    return matrix(x.dataSync() as Float32Array, x.shape[0]!, x.shape[1]!);
-  }
-  return x;
-}
-
-/** Row-wise L2 normalisation (F.normalize semantics: divide by max(norm, 1e-12)); returns a new matrix. */
-export function l2NormalizeRows(m: Matrix): Matrix {
-  const out = new Float32Array(m.data.length);
-  for (let r = 0; r < m.rows; r++) {
-    const o = r * m.cols;
-    let s = 0;
-    for (let c = 0; c < m.cols; c++) s += m.data[o + c]! * m.data[o + c]!;
-    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
-    for (let c = 0; c < m.cols; c++) out[o + c] = m.data[o + c]! * inv;
-  }
-  return { data: out, rows: m.rows, cols: m.cols };
+  return makeMatrix(rows, cols, data);
 }
 
 export interface TopK {
+  /** Neighbours per query: the k asked, clipped to the number of keys (minus one with excludeSelf). */
   k: number;
   rows: number;
-  /** [rows * k] bank indices, best first */
+  /** [rows * k] key indices, best first; -1 where a slot is empty (NaN or -Infinity scores, or an ANN search that found fewer). */
   indices: Int32Array;
-  /** [rows * k] scores, descending */
+  /** [rows * k] scores (inner products; cosine for unit rows), descending; -Infinity where a slot is empty. */
   scores: Float32Array;
 }
 
 export interface TopKOptions {
-  /** Queries per matmul block (default 256). */
+  /** Queries and keys are the same rows: never return a row as its own neighbour (leave-one-out). */
+  excludeSelf?: boolean;
+  /** Queries per matmul block (default 1024). */
   queryBlock?: number;
-  /** Bank rows per matmul block (default 16384). */
-  bankBlock?: number;
-  /** Called after each query block with (done, total). */
+  /** Keys per matmul block (default 16384). */
+  keyBlock?: number;
+  /** Called after each key block with (keys done, total keys). */
   onProgress?: (done: number, total: number) => void;
 }
 
-/**
- * For every query row, the k bank rows with the largest inner product. Bank indices are global row numbers.
- * If the bank has fewer than k rows, k is reduced to the bank size.
- */
-export function topkInnerProduct(queries: Matrix, bank: Matrix, k: number, opts: TopKOptions = {}): TopK {
-  if (queries.cols !== bank.cols) throw new Error(`top-k: query dim ${queries.cols} differs from bank dim ${bank.cols}`);
-  if (!Number.isInteger(k) || k < 1) throw new Error(`top-k: k must be a positive integer, got ${k}`);
-  k = Math.min(k, bank.rows);
-  const qb = opts.queryBlock ?? 256;
-  const bb = opts.bankBlock ?? 16384;
-  const heapScore = new Float32Array(queries.rows * k);
-  const heapIndex = new Int32Array(queries.rows * k);
-  const heapSize = new Int32Array(queries.rows);
-
-  // The bank is uploaded once, in chunks, and reused for every query block.
-  const bankChunks: { start: number; t: tf.Tensor2D }[] = [];
-  for (let s = 0; s < bank.rows; s += bb) {
-    const n = Math.min(bb, bank.rows - s);
-    bankChunks.push({ start: s, t: tf.tensor2d(bank.data.subarray(s * bank.cols, (s + n) * bank.cols), [n, bank.cols]) });
+function checkArgs(queries: Matrix, keys: Matrix, k: number, excludeSelf: boolean): number {
+  if (queries.cols !== keys.cols) {
+    throw new Error(`top-k: queries have ${queries.cols} dims but keys have ${keys.cols}; embed both with the same model`);
   }
-  try {
-    for (let q0 = 0; q0 < queries.rows; q0 += qb) {
-      const nq = Math.min(qb, queries.rows - q0);
-      const qt = tf.tensor2d(queries.data.subarray(q0 * queries.cols, (q0 + nq) * queries.cols), [nq, queries.cols]);
-      for (const { start, t } of bankChunks) {
-        const simT = tf.matMul(qt, t, false, true);
+  if (!Number.isInteger(k) || k < 1) throw new Error(`top-k: k must be a positive integer, got ${k}`);
+  if (excludeSelf && queries.rows !== keys.rows) {
+    throw new Error(`top-k: excludeSelf needs the queries to be the keys themselves, got ${queries.rows} queries and ${keys.rows} keys`);
+  }
+  return Math.min(k, Math.max(0, keys.rows - (excludeSelf ? 1 : 0)));
+}
+
+function emptyResult(rows: number, k: number): TopK {
+  return { k, rows, indices: new Int32Array(rows * k).fill(-1), scores: new Float32Array(rows * k).fill(-Infinity) };
+}
+
+/** For every query row, the k key rows with the largest inner product (see file comment). */
+export function topkInnerProduct(queries: Matrix, keys: Matrix, k: number, opts: TopKOptions = {}): TopK {
+  const excludeSelf = opts.excludeSelf ?? false;
+  k = checkArgs(queries, keys, k, excludeSelf);
+  const nq = queries.rows;
+  const d = queries.cols;
+  const qb = opts.queryBlock ?? 1024;
+  const kb = opts.keyBlock ?? 16384;
+  const res = emptyResult(nq, k);
+  if (k === 0 || nq === 0) return res;
+  // Each query's slots hold a min-heap while scanning; empty slots (-Infinity, -1) are its worst entries.
+  const { scores, indices } = res;
+
+  for (let k0 = 0; k0 < keys.rows; k0 += kb) {
+    const k1 = Math.min(keys.rows, k0 + kb);
+    const width = k1 - k0;
+    const keysT = tf.tidy(() => tf.transpose(tf.tensor2d(keys.data.subarray(k0 * d, k1 * d), [width, d])));
+    try {
+      for (let q0 = 0; q0 < nq; q0 += qb) {
+        const q1 = Math.min(nq, q0 + qb);
+        const simT = tf.tidy(() => tf.matMul(tf.tensor2d(queries.data.subarray(q0 * d, q1 * d), [q1 - q0, d]), keysT));
         const sims = simT.dataSync() as Float32Array;
         simT.dispose();
-        const nb = t.shape[0];
-        for (let i = 0; i < nq; i++) scanRow(sims, i * nb, nb, start, (q0 + i) * k, k, q0 + i, heapScore, heapIndex, heapSize);
+        for (let r = 0; r < q1 - q0; r++) {
+          const h = (q0 + r) * k;
+          const self = excludeSelf ? q0 + r - k0 : -1;
+          const off = r * width;
+          let root = scores[h]!;
+          for (let j = 0; j < width; j++) {
+            const v = sims[off + j]!;
+            // Keys arrive in increasing index order, so a newcomer equal to the root is never better.
+            if (!(v > root) || j === self) continue;
+            scores[h] = v;
+            indices[h] = k0 + j;
+            siftDown(scores, indices, h, k);
+            root = scores[h]!;
+          }
+        }
       }
-      qt.dispose();
-      opts.onProgress?.(q0 + nq, queries.rows);
+    } finally {
+      keysT.dispose();
     }
-  } finally {
-    for (const c of bankChunks) c.t.dispose();
+    opts.onProgress?.(k1, keys.rows);
   }
-  // Heap order → best first.
-  const order = new Array<number>(k);
-  const s2 = new Float32Array(k);
-  const i2 = new Int32Array(k);
-  for (let r = 0; r < queries.rows; r++) {
-    const o = r * k;
-    for (let j = 0; j < k; j++) order[j] = j;
-    order.sort((a, b) => heapScore[o + b]! - heapScore[o + a]! || heapIndex[o + a]! - heapIndex[o + b]!);
-    for (let j = 0; j < k; j++) {
-      s2[j] = heapScore[o + order[j]!]!;
-      i2[j] = heapIndex[o + order[j]!]!;
+  // Heap order -> best first, in place: repeatedly swap the root (worst left) to the end of the shrinking heap.
+  for (let q = 0; q < nq; q++) {
+    const h = q * k;
+    for (let n = k - 1; n > 0; n--) {
+      const s = scores[h]!;
+      const i = indices[h]!;
+      scores[h] = scores[h + n]!;
+      indices[h] = indices[h + n]!;
+      scores[h + n] = s;
+      indices[h + n] = i;
+      siftDown(scores, indices, h, n);
     }
-    heapScore.set(s2, o);
-    heapIndex.set(i2, o);
   }
-  return { k, rows: queries.rows, indices: heapIndex, scores: heapScore };
+  return res;
 }
 
-// Min-heap of the k best so far; the root is the worst kept (lowest score, and among equal scores the highest index).
-// Bank indices arrive in increasing order, so a newcomer equal to the root is never better and is skipped.
-function scanRow(
-  sims: Float32Array,
-  off: number,
-  n: number,
-  start: number,
-  h: number,
-  k: number,
-  row: number,
-  hs: Float32Array,
-  hi: Int32Array,
-  size: Int32Array,
-): void {
-  let len = size[row]!;
-  let j = 0;
-  for (; j < n && len < k; j++) {
-    // fill phase: sift up
-    const v = sims[off + j]!;
-    let c = len++;
-    while (c > 0) {
-      const p = (c - 1) >> 1;
-      if (!worse(v, start + j, hs[h + p]!, hi[h + p]!)) break;
-      hs[h + c] = hs[h + p]!;
-      hi[h + c] = hi[h + p]!;
-      c = p;
-    }
-    hs[h + c] = v;
-    hi[h + c] = start + j;
+/** Restores the min-heap of `len` entries at offset h after its root changed (worst = lowest score, then highest index). */
+function siftDown(hs: Float32Array, hi: Int32Array, h: number, len: number): void {
+  const v = hs[h]!;
+  const vi = hi[h]!;
+  let c = 0;
+  for (;;) {
+    const l = 2 * c + 1;
+    if (l >= len) break;
+    const r = l + 1;
+    const w = r < len && worse(hs[h + r]!, hi[h + r]!, hs[h + l]!, hi[h + l]!) ? r : l;
+    if (!worse(hs[h + w]!, hi[h + w]!, v, vi)) break;
+    hs[h + c] = hs[h + w]!;
+    hi[h + c] = hi[h + w]!;
+    c = w;
   }
-  size[row] = len;
-  let root = hs[h]!;
-  for (; j < n; j++) {
-    const v = sims[off + j]!;
-    if (!(v > root)) continue;
-    // replace the root, sift down
-    let c = 0;
-    for (;;) {
-      const l = 2 * c + 1;
-      if (l >= k) break;
-      const r = l + 1;
-      const w = r < k && worse(hs[h + r]!, hi[h + r]!, hs[h + l]!, hi[h + l]!) ? r : l;
-      if (!worse(hs[h + w]!, hi[h + w]!, v, start + j)) break;
-      hs[h + c] = hs[h + w]!;
-      hi[h + c] = hi[h + w]!;
-      c = w;
-    }
-    hs[h + c] = v;
-    hi[h + c] = start + j;
-    root = hs[h]!;
-  }
+  hs[h + c] = v;
+  hi[h + c] = vi;
 }
 
-/** Is (sa, ia) ranked below (sb, ib)? Lower score is worse; among equal scores the higher index is worse. */
+/**
+ * Is (sa, ia) ranked below (sb, ib)? Lower score is worse; among equal scores the higher index is worse. Empty slots
+ * (-Infinity, -1) only ever tie with each other, and their order does not matter.
+ */
 function worse(sa: number, ia: number, sb: number, ib: number): boolean {
   return sa < sb || (sa === sb && ia > ib);
+}
+
+/** Reference: plain loops over every pair (for tests and tiny inputs), the same contract as topkInnerProduct. */
+export function bruteForceTopK(queries: Matrix, keys: Matrix, k: number, opts: { excludeSelf?: boolean } = {}): TopK {
+  const excludeSelf = opts.excludeSelf ?? false;
+  const res = emptyResult(queries.rows, checkArgs(queries, keys, k, excludeSelf));
+  for (let i = 0; i < queries.rows; i++) {
+    const q = rowOf(queries, i);
+    const all: [number, number][] = [];
+    for (let j = 0; j < keys.rows; j++) {
+      const s = dot(q, rowOf(keys, j));
+      if (!(excludeSelf && i === j) && s > -Infinity) all.push([s, j]);
+    }
+    all.sort((x, y) => y[0] - x[0] || x[1] - y[1]);
+    for (let m = 0; m < Math.min(res.k, all.length); m++) {
+      res.scores[i * res.k + m] = all[m]![0];
+      res.indices[i * res.k + m] = all[m]![1];
+    }
+  }
+  return res;
 }

@@ -2,7 +2,7 @@
 // dim D/H (the official reshape to (B, N, 3, H, D/H)); scale = (D/H)^-0.5.
 import { tf, type Tensor } from '../backend/tf.js';
 import type { Rng } from '../util/rng.js';
-import { scaledDotProductAttention } from './functional.js';
+import { multiHeadAttention } from './functional.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
 
@@ -29,30 +29,15 @@ export class Attention extends Module {
     this.proj = this.addModule('proj', new Linear(dim, dim, { bias: opts.projBias ?? true, rng: opts.rng, std: opts.std }));
   }
 
-  /** q, k, v as [B, H, T, hd]. */
-  private heads(x: Tensor): [Tensor, Tensor, Tensor] {
-    const [B, T] = x.shape as [number, number, number];
-    const qkv = this.qkv.forward(x).reshape([B, T, 3, this.numHeads, this.headDim]).transpose([2, 0, 3, 1, 4]);
-    const [q, k, v] = tf.unstack(qkv, 0) as [Tensor, Tensor, Tensor];
-    return [q, k, v];
-  }
-
   forward(x: Tensor): Tensor {
-    return tf.tidy(() => {
-      const [B, T, D] = x.shape as [number, number, number];
-      const [q, k, v] = this.heads(x);
-      const o = scaledDotProductAttention(q, k, v, this.scale);
-      return this.proj.forward(o.transpose([0, 2, 1, 3]).reshape([B, T, D]));
-    });
+    return tf.tidy(() => this.proj.forward(multiHeadAttention(this.qkv.forward(x), this.numHeads, this.scale)));
   }
 
   /** The output and the attention probabilities [B, H, T, T] (DINO v1's Attention returns both). */
   forwardWithProbs(x: Tensor): { out: Tensor; probs: Tensor } {
     return tf.tidy(() => {
-      const [B, T, D] = x.shape as [number, number, number];
-      const [q, k, v] = this.heads(x);
-      const { out, probs } = scaledDotProductAttention(q, k, v, this.scale, { returnProbs: true });
-      return { out: this.proj.forward(out.transpose([0, 2, 1, 3]).reshape([B, T, D])), probs };
+      const { out, probs } = multiHeadAttention(this.qkv.forward(x), this.numHeads, this.scale, { returnProbs: true });
+      return { out: this.proj.forward(out), probs };
     });
   }
 }

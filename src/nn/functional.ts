@@ -1,7 +1,7 @@
 // Composite TF.js ops used by the layers. Each is a small function with a fixed signature so a backend can later
 // route it to a fused kernel without touching the layers.
 import { tf, type Tensor } from '../backend/tf.js';
-import { fusedAttention, fusedGelu, fusedLayerNorm } from '../backend/fused.js';
+import { fusedAttention, fusedGelu, fusedLayerNorm, fusedQkvAttention } from '../backend/fused.js';
 
 /** y = x · wᵀ + b for x [..., in], w [out, in] (PyTorch Linear layout), b [out]. */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
@@ -11,8 +11,8 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
       throw new Error(`linear: input's last dimension is ${x.shape[x.rank - 1]}, weight [${w.shape}] expects ${inF}`);
     }
     const lead = x.shape.slice(0, -1);
-    let y = tf.matMul(x.reshape([-1, inF]), w, false, true);
-    if (b) y = tf.add(y, b);
+    // One _FusedMatMul: the bias add rides on the matmul (a oneDNN post-op on `native`), and its gradient is a Sum.
+    const y = tf.fused.matMul({ a: x.reshape([-1, inF]), b: w, transposeB: true, bias: b ?? undefined });
     return y.reshape([...lead, w.shape[0]!]);
   });
 }
@@ -60,6 +60,37 @@ export function scaledDotProductAttention(
     const probs = tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale));
     const out = tf.matMul(probs, v);
     return opts?.returnProbs ? { out, probs } : out;
+  });
+}
+
+/**
+ * Multi-head self-attention from a fused qkv projection [B, T, 3D]: rows [q; k; v], each split into `numHeads` heads
+ * of D/numHeads (the official reshape to (B, T, 3, H, hd)); returns the heads' outputs side by side, [B, T, D].
+ * With { returnProbs: true } also returns the attention probabilities [B, H, T, T].
+ */
+export function multiHeadAttention(qkv: Tensor, numHeads: number, scale: number): Tensor;
+export function multiHeadAttention(
+  qkv: Tensor, numHeads: number, scale: number, opts: { returnProbs: true },
+): { out: Tensor; probs: Tensor };
+export function multiHeadAttention(
+  qkv: Tensor, numHeads: number, scale: number, opts?: { returnProbs?: boolean },
+): Tensor | { out: Tensor; probs: Tensor } {
+  const [B, T, D3] = qkv.shape as [number, number, number];
+  if (qkv.rank !== 3 || D3 % (3 * numHeads) !== 0) {
+    throw new Error(`multiHeadAttention: qkv [${qkv.shape}] must be [B, T, 3·D] with D divisible by ${numHeads} heads`);
+  }
+  const withProbs = opts?.returnProbs ?? false;
+  // One native kernel each way on `native` (no transposes, unstack or pack around it); null elsewhere.
+  const fused = fusedQkvAttention(qkv, numHeads, scale, withProbs);
+  if (fused) return withProbs ? { out: fused.out, probs: fused.probs! } : fused.out;
+  return tf.tidy(() => {
+    const D = D3 / 3;
+    const heads = qkv.reshape([B, T, 3, numHeads, D / numHeads]).transpose([2, 0, 3, 1, 4]);
+    const [q, k, v] = tf.unstack(heads, 0) as [Tensor, Tensor, Tensor];
+    const merge = (o: Tensor) => o.transpose([0, 2, 1, 3]).reshape([B, T, D]);
+    if (!withProbs) return merge(scaledDotProductAttention(q, k, v, scale));
+    const { out, probs } = scaledDotProductAttention(q, k, v, scale, { returnProbs: true });
+    return { out: merge(out), probs };
   });
 }
 

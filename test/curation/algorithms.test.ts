@@ -2,9 +2,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../src/backend/select.js';
 import { Rng } from '../../src/util/rng.js';
-import { makeMatrix, l2NormalizeRows, selectRows } from '../../src/curation/matrix.js';
+import { makeMatrix, l2NormalizeRows, selectRows } from '../../src/util/matrix.js';
 import { UnionFind } from '../../src/curation/unionfind.js';
-import { blockedTopK, bruteForceTopK } from '../../src/curation/topk.js';
+import { topkInnerProduct, bruteForceTopK } from '../../src/eval/topk.js';
 import { annTopK } from '../../src/curation/ann.js';
 import { kmeans, reseedEmptyClusters, assignToCentroids } from '../../src/curation/kmeans.js';
 import { balancedAllocation, hierarchicalKMeans, hierarchicalSample, topLevelLabels } from '../../src/curation/hkmeans.js';
@@ -40,21 +40,21 @@ test('blocked top-k equals brute force (odd blocks, self excluded, exact duplica
   x.data.copyWithin(5 * 24, 9 * 24, 10 * 24); // row 5 := row 9 (score 1 tie)
   const q = randomUnit(37, 24, 4);
   for (const [queries, keys, self] of [[x, x, true], [q, x, false]] as const) {
-    const ref = bruteForceTopK(queries, keys, 7, self);
-    const got = await blockedTopK(queries, keys, { k: 7, excludeSelf: self, queryBlock: 16, keyBlock: 50 });
+    const ref = bruteForceTopK(queries, keys, 7, { excludeSelf: self });
+    const got = topkInnerProduct(queries, keys, 7, { excludeSelf: self, queryBlock: 16, keyBlock: 50 });
     assert.equal(got.k, 7);
     assert.deepEqual(Array.from(got.indices), Array.from(ref.indices));
     for (let i = 0; i < ref.scores.length; i++) assert.ok(Math.abs(got.scores[i]! - ref.scores[i]!) < 1e-5);
   }
-  assert.equal(bruteForceTopK(x, x, 1, true).indices[5], 9);
+  assert.equal(bruteForceTopK(x, x, 1, { excludeSelf: true }).indices[5], 9);
   // Fewer keys than k: k shrinks, nothing invented.
-  const small = await blockedTopK(q, randomUnit(3, 24, 5), { k: 10 });
+  const small = topkInnerProduct(q, randomUnit(3, 24, 5), 10);
   assert.equal(small.k, 3);
 });
 
 test('usearch ANN finds the exact neighbours on easy clustered data', () => {
   const { x } = clusteredVectors(1500, 32, 30, 0.5, 8);
-  const ref = bruteForceTopK(x, x, 5, true);
+  const ref = bruteForceTopK(x, x, 5, { excludeSelf: true });
   const got = annTopK(x, x, { k: 5, excludeSelf: true });
   let hit = 0;
   for (let i = 0; i < x.rows; i++) {
@@ -155,7 +155,7 @@ test('hierarchical k-means + balanced sampling evens out imbalanced concepts', a
 test('dedup finds planted near-copies of synthetic embeddings (precision and recall 1)', async () => {
   const base = clusteredVectors(800, 32, 10, 1.0, 31).x;
   const { x, pairs } = plantDuplicates(base, 40, 0.1, 32);
-  const res = await deduplicate(x, { threshold: 0.95, k: 8, queryBlock: 100, keyBlock: 300 });
+  const res = deduplicate(x, { threshold: 0.95, k: 8, queryBlock: 100, keyBlock: 300 });
   const score = pairScores(res.component, pairs, x.rows);
   assert.equal(score.precision, 1);
   assert.equal(score.recall, 1);
@@ -165,7 +165,7 @@ test('dedup finds planted near-copies of synthetic embeddings (precision and rec
     assert.ok(res.keep[res.keepers[i]!]);
   });
   // Groups from a hand-made neighbour list: 0-1 above threshold, 1-2 below, 3-4 above.
-  const nb = { k: 1, indices: Int32Array.from([1, 2, 1, 4, 3]), scores: Float32Array.from([0.99, 0.5, 0.5, 0.97, 0.97]) };
+  const nb = { k: 1, rows: 5, indices: Int32Array.from([1, 2, 1, 4, 3]), scores: Float32Array.from([0.99, 0.5, 0.5, 0.97, 0.97]) };
   const g = groupsFromNeighbours(nb, 5, 0.95);
   assert.deepEqual(g.groups, [[0, 1], [3, 4]]);
   assert.equal(g.edges, 2);
@@ -175,7 +175,7 @@ test('eval overlap flags pool images that copy evaluation images', async () => {
   const { x, pairs } = plantDuplicates(clusteredVectors(300, 32, 5, 1.0, 41).x, 5, 0.1, 42); // rows 300..304 copy pool rows
   const pool = makeMatrix(300, 32, x.data.slice(0, 300 * 32));
   const evalSet = makeMatrix(5, 32, x.data.slice(300 * 32));
-  const res = await findEvalOverlap(pool, evalSet, { threshold: 0.9 });
+  const res = findEvalOverlap(pool, evalSet, { threshold: 0.9 });
   assert.deepEqual(res.removed, [...new Set(pairs.map(([a]) => a))].sort((a, b) => a - b));
   assert.deepEqual(Array.from(res.removed.map((r) => res.match[r]!)).length, res.removed.length);
 });

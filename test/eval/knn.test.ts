@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../src/backend/select.js';
 import { fewShotIndices, knnEvaluate, knnFewShot } from '../../src/eval/knn.js';
-import { topkInnerProduct, type Matrix } from '../../src/eval/topk.js';
+import { topkInnerProduct } from '../../src/eval/topk.js';
+import type { Matrix } from '../../src/util/matrix.js';
 import { Rng } from '../../src/util/rng.js';
 
 await initBackend('cpu');
@@ -93,7 +94,7 @@ test('matches the naive protocol on random data with many exact ties, across mat
   const ytest = Array.from({ length: 60 }, () => rng.randint(0, C - 1));
   const ks = [1, 2, 3, 5, 10, 20];
   for (const T of [0.07, 0.5]) {
-    const r = knnEvaluate(train, ytrain, test_, ytest, { k: ks, T, numClasses: C, queryBlock: 7, bankBlock: 16 });
+    const r = knnEvaluate(train, ytrain, test_, ytest, { k: ks, T, numClasses: C, queryBlock: 7, keyBlock: 16 });
     for (const res of r.results) {
       const ref = naiveKnn(train, ytrain, test_, ytest, res.k, T, C);
       assert.deepEqual([res.top1, res.top5], [ref.top1, ref.top5], `k=${res.k} T=${T}`);
@@ -105,7 +106,7 @@ test('top-k is exact and orders ties by index, independent of block sizes', () =
   const rng = new Rng(3);
   const bank = m(Array.from({ length: 97 }, () => [rng.randint(0, 3), rng.randint(0, 3), 1]));
   const q = m(Array.from({ length: 9 }, () => [rng.randint(0, 3), rng.randint(0, 3), 1]));
-  const a = topkInnerProduct(q, bank, 15, { queryBlock: 2, bankBlock: 10 });
+  const a = topkInnerProduct(q, bank, 15, { queryBlock: 2, keyBlock: 10 });
   const b = topkInnerProduct(q, bank, 15);
   assert.deepEqual(a.indices, b.indices);
   for (let i = 0; i < q.rows; i++) {
@@ -113,6 +114,21 @@ test('top-k is exact and orders ties by index, independent of block sizes', () =
     all.sort((x, y) => y.s - x.s || x.j - y.j);
     assert.deepEqual(Array.from(a.indices.subarray(i * 15, (i + 1) * 15)), all.slice(0, 15).map((x) => x.j));
   }
+});
+
+test('top-k leave-one-out, empty slots for NaN scores, and the k-NN error they raise', () => {
+  // rows 0 and 2 are the same point: with the query's own row excluded, the copy is the best neighbour.
+  const x = m([[1, 0], [0, 1], [1, 0], [0.6, 0.8]]);
+  const loo = topkInnerProduct(x, x, 5, { excludeSelf: true, keyBlock: 3 });
+  assert.equal(loo.k, 3);
+  assert.deepEqual(Array.from(loo.indices.subarray(0, 3)), [2, 3, 1]);
+  assert.deepEqual(Array.from(loo.indices.subarray(6, 9)), [0, 3, 1]);
+  assert.throws(() => topkInnerProduct(m([[1, 0]]), x, 1, { excludeSelf: true }), /excludeSelf needs the queries to be the keys/);
+  // A NaN key never enters the list: the last slot stays empty.
+  const withNaN = m([[1, 0], [NaN, 0]]);
+  const r = topkInnerProduct(m([[1, 0]]), withNaN, 2);
+  assert.deepEqual([Array.from(r.indices), Array.from(r.scores)], [[0, -1], [1, -Infinity]]);
+  assert.throws(() => knnEvaluate(withNaN, [0, 1], m([[1, 0]]), [0], { k: 2, normalize: false }), /test row 0 has NaN or infinite similarities/);
 });
 
 test('few-shot subsets take n per class and average over tries', () => {

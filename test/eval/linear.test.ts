@@ -7,7 +7,7 @@ import { initBackend } from '../../src/backend/select.js';
 import { savePth } from '../../src/checkpoint/index.js';
 import type { HostTensor } from '../../src/checkpoint/types.js';
 import { accuracy, headLogits, loadLinearHead, probeInput, saveLinearHead, trainLinearProbes } from '../../src/eval/linear.js';
-import type { Matrix } from '../../src/eval/topk.js';
+import type { Matrix } from '../../src/util/matrix.js';
 import { Rng } from '../../src/util/rng.js';
 
 await initBackend('cpu');

@@ -6,7 +6,7 @@ import { dinoConfig } from '../../src/models/config.js';
 import { createViT } from '../../src/models/index.js';
 import { patchFeatures } from '../../src/eval/features.js';
 import { mutualNearestNeighbours } from '../../src/eval/match.js';
-import type { Matrix } from '../../src/eval/topk.js';
+import type { Matrix } from '../../src/util/matrix.js';
 
 await initBackend('cpu');
 

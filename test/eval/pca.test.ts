@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../src/backend/select.js';
 import { fitPca, patchPca, projectPca, symmetricEigen } from '../../src/eval/pca.js';
-import type { Matrix } from '../../src/eval/topk.js';
+import type { Matrix } from '../../src/util/matrix.js';
 import { Rng } from '../../src/util/rng.js';
 
 await initBackend('cpu');

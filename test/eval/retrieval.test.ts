@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../src/backend/select.js';
 import { ApproxCosineIndex, exactCosineSearch, retrievalMetrics } from '../../src/eval/retrieval.js';
-import type { Matrix, TopK } from '../../src/eval/topk.js';
+import type { TopK } from '../../src/eval/topk.js';
+import type { Matrix } from '../../src/util/matrix.js';
 import { Rng } from '../../src/util/rng.js';
 
 await initBackend('cpu');

@@ -14,6 +14,8 @@ export const FUSED = {
   geluGrad: 'DinotsGeluGrad',
   attention: 'DinotsAttention',
   attentionGrad: 'DinotsAttentionGrad',
+  qkvAttention: 'DinotsQkvAttention',
+  qkvAttentionGrad: 'DinotsQkvAttentionGrad',
 } as const;
 
 /** {x [..., C], gamma [C], beta [C]}, {eps} → [y, mean [rows], rstd [rows]] */
@@ -102,6 +104,62 @@ function attentionGrad(addon: NativeAddon): NativeKernel {
   };
 }
 
+/** Dims of a fused qkv tensor [B, T, 3·D] split into `heads` heads of hd = D / heads. */
+function qkvDims(qkv: TensorInfo, heads: number) {
+  const [B, T, D3] = qkv.shape as [number, number, number];
+  const D = D3 / 3, hd = D / heads;
+  return { B, T, D, H: heads, hd, n: B * T * D };
+}
+
+/**
+ * {qkv [B, T, 3D]}, {numHeads, scale, probsGrad} → [out [B, T, D], probs [B, H, T, T], heads [3, B, H, T, hd]].
+ * One transpose splits qkv into contiguous q, k, v head blocks (saved as `heads` for the gradient) and one puts the
+ * heads' outputs back as [B, T, D]: the composite's reshape/transpose/unstack chain and its Pack in the backward go.
+ */
+function qkvAttention(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend, attrs }) => {
+    const qkv = inputs.qkv!;
+    const { B, T, D, H, hd, n } = qkvDims(qkv, attrs.numHeads as number);
+    const heads = allocF32(3 * n), probs = allocF32(B * H * T * T), oh = allocF32(n), out = allocF32(n);
+    addon.transpose(mustF32(backend, qkv, 'qkv'), [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
+    const q = heads.subarray(0, n), k = heads.subarray(n, 2 * n), v = heads.subarray(2 * n);
+    addon.matmul(q, k, probs, B * H, B * H, T, hd, T, false, true, null, 0, 0);
+    addon.softmax(probs, B * H * T, T, probs, attrs.scale as number);
+    addon.matmul(probs, v, oh, B * H, B * H, T, T, hd, false, false, null, 0, 0);
+    addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
+    recycle(oh);
+    return [output(backend, [B, T, D], out), output(backend, [B, H, T, T], probs), output(backend, [3, B, H, T, hd], heads)];
+  };
+}
+
+/** {heads [3, B, H, T, hd], probs, dout [B, T, D], dprobs?}, {scale} → dqkv [B, T, 3D] */
+function qkvAttentionGrad(addon: NativeAddon): NativeKernel {
+  return ({ inputs, backend, attrs }) => {
+    const { heads, probs, dout, dprobs } = inputs as Record<string, TensorInfo>;
+    const [, B, H, T, hd] = heads!.shape as [number, number, number, number, number];
+    const n = B * H * T * hd, BH = B * H;
+    const hv = mustF32(backend, heads!, 'heads'), pv = mustF32(backend, probs!, 'probs');
+    const q = hv.subarray(0, n), k = hv.subarray(n, 2 * n), v = hv.subarray(2 * n);
+    const dO = allocF32(n), dP = allocF32(BH * T * T), dh = allocF32(3 * n), dqkv = allocF32(3 * n);
+    addon.transpose(mustF32(backend, dout!, 'dout'), [B, T, H, hd], [0, 2, 1, 3], dO);
+    const dq = dh.subarray(0, n), dk = dh.subarray(n, 2 * n), dv = dh.subarray(2 * n);
+    addon.matmul(pv, dO, dv, BH, BH, T, T, hd, true, false, null, 0, 0); // dV = Pᵀ·dO
+    addon.matmul(dO, v, dP, BH, BH, T, hd, T, false, true, null, 0, 0); // dP = dO·Vᵀ
+    if (dprobs) {
+      const shape = [BH * T * T];
+      addon.binary(BINARY.Add, dP, shape, mustF32(backend, dprobs, 'dprobs'), shape, dP, shape);
+    }
+    addon.softmaxGrad(pv, dP, BH * T, T, dP, attrs.scale as number); // dS (includes the scale)
+    addon.matmul(dP, k, dq, BH, BH, T, T, hd, false, false, null, 0, 0); // dQ = dS·K
+    addon.matmul(dP, q, dk, BH, BH, T, T, hd, true, false, null, 0, 0); // dK = dSᵀ·Q
+    addon.transpose(dh, [3, B, H, T, hd], [1, 3, 0, 2, 4], dqkv);
+    recycle(dO);
+    recycle(dP);
+    recycle(dh);
+    return output(backend, [B, T, 3 * H * hd], dqkv);
+  };
+}
+
 export function fusedKernels(addon: NativeAddon): Record<string, NativeKernel> {
   return {
     [FUSED.layerNorm]: layerNorm(addon),
@@ -110,6 +168,8 @@ export function fusedKernels(addon: NativeAddon): Record<string, NativeKernel> {
     [FUSED.geluGrad]: geluGrad(addon),
     [FUSED.attention]: attention(addon),
     [FUSED.attentionGrad]: attentionGrad(addon),
+    [FUSED.qkvAttention]: qkvAttention(addon),
+    [FUSED.qkvAttentionGrad]: qkvAttentionGrad(addon),
   };
 }
 
@@ -146,6 +206,17 @@ export function registerFusedGradients(): void {
       if ((attrs as Record<string, unknown>).probsGrad) inputs.dprobs = dprobs!;
       const [dq, dk, dv] = run(FUSED.attentionGrad, inputs, attrs as Record<string, unknown>) as Tensor[];
       return { q: () => dq!, k: () => dk!, v: () => dv! };
+    },
+  });
+  tf.registerGradient({
+    kernelName: FUSED.qkvAttention,
+    outputsToSave: [false, true, true],
+    gradFunc: (dys, saved, attrs) => {
+      const [probs, heads] = saved as Tensor[];
+      const [dout, dprobs] = dys as Tensor[];
+      const inputs: Record<string, Tensor> = { heads: heads!, probs: probs!, dout: dout! };
+      if ((attrs as Record<string, unknown>).probsGrad) inputs.dprobs = dprobs!;
+      return { qkv: () => run(FUSED.qkvAttentionGrad, inputs, attrs as Record<string, unknown>) as Tensor };
     },
   });
 }

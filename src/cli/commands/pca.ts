@@ -6,7 +6,7 @@ import { collectImages, defaultPictureSize, modelFor, modelInput, positiveInt, s
 import { patchFeatures } from '../../eval/features.js';
 import { patchPca } from '../../eval/pca.js';
 import { chwToImage, colorize, grid, resizeImageNearest, resizeNearest, writeHtmlPage, writePng, type HtmlSection, type RGBImage } from '../../eval/pictures.js';
-import type { Matrix } from '../../eval/topk.js';
+import type { Matrix } from '../../util/matrix.js';
 
 function rgbPatches(rgb: Float32Array, gh: number, gw: number, H: number, W: number): RGBImage {
   const out = new Uint8Array(H * W * 3);

@@ -1,5 +1,6 @@
-// Row-major float32 matrices on the host: the embedding tables of the curation pipeline.
+// Row-major float32 matrices on the host: feature banks (eval), embedding tables (curation), k-NN inputs (train).
 // Kept as plain typed arrays (not tensors) so 1M x 384 tables stay in one buffer and cross into TF.js in blocks.
+import { tf } from '../backend/tf.js';
 
 export interface Matrix {
   /** rows * cols values, row-major. */
@@ -8,6 +9,7 @@ export interface Matrix {
   cols: number;
 }
 
+/** A matrix over `data` (no copy), or a zero-filled one when `data` is omitted. */
 export function makeMatrix(rows: number, cols: number, data?: Float32Array): Matrix {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 1) {
     throw new Error(`matrix shape [${rows}, ${cols}] is invalid: rows must be >= 0 and cols >= 1`);
@@ -16,6 +18,15 @@ export function makeMatrix(rows: number, cols: number, data?: Float32Array): Mat
     throw new Error(`matrix data has ${data.length} values, expected ${rows} x ${cols} = ${rows * cols}`);
   }
   return { data: data ?? new Float32Array(rows * cols), rows, cols };
+}
+
+/** Accepts a host matrix or a rank-2 tensor (read back synchronously). */
+export function toMatrix(x: Matrix | tf.Tensor, what = 'features'): Matrix {
+  if (x instanceof tf.Tensor) {
+    if (x.rank !== 2) throw new Error(`${what}: expected a rank-2 tensor [N, D], got shape [${x.shape.join(', ')}]`);
+    return makeMatrix(x.shape[0]!, x.shape[1]!, x.dataSync() as Float32Array);
+  }
+  return x;
 }
 
 /** A view of row i (no copy). */
@@ -52,15 +63,14 @@ export function concatRows(parts: Matrix[]): Matrix {
   return out;
 }
 
-/** A copy with every row scaled to unit L2 norm (zero rows stay zero). */
+/** Row-wise L2 normalisation (F.normalize semantics: divide by max(norm, 1e-12), so zero rows stay zero); a copy. */
 export function l2NormalizeRows(m: Matrix): Matrix {
-  const out = makeMatrix(m.rows, m.cols, new Float32Array(m.data));
+  const out = makeMatrix(m.rows, m.cols);
   for (let i = 0; i < m.rows; i++) {
-    const r = rowOf(out, i);
-    let s = 0;
-    for (let j = 0; j < r.length; j++) s += r[j]! * r[j]!;
-    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-    for (let j = 0; j < r.length; j++) r[j]! *= inv;
+    const src = rowOf(m, i);
+    const dst = rowOf(out, i);
+    const inv = 1 / Math.max(Math.sqrt(dot(src, src)), 1e-12);
+    for (let j = 0; j < src.length; j++) dst[j] = src[j]! * inv;
   }
   return out;
 }

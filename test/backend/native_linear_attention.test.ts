@@ -1,0 +1,72 @@
+// linear (one _FusedMatMul with bias) and multiHeadAttention (the fused qkv kernel on native) against the plain
+// composites, forward and gradients, on cpu and native.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf, type Tensor } from '../../src/backend/tf.js';
+import { linear, multiHeadAttention, scaledDotProductAttention } from '../../src/nn/functional.js';
+import { fusedQkvAttention } from '../../src/backend/fused.js';
+import { compareBackends, nativeSkip, rand } from './native_helpers.js';
+
+const skip = nativeSkip;
+
+// matMul + add: what linear computed before it used tf.fused.matMul.
+const linearRef = (x: Tensor, w: Tensor, b: Tensor) =>
+  tf.add(tf.matMul(x.reshape([-1, w.shape[1]!]), w, false, true), b).reshape([...x.shape.slice(0, -1), w.shape[0]!]);
+
+// The official head split: reshape (B, T, 3, H, hd), permute to (3, B, H, T, hd), attention, heads back side by side.
+function mhaRef(qkv: Tensor, H: number, scale: number): { out: Tensor; probs: Tensor } {
+  const [B, T, D3] = qkv.shape as [number, number, number];
+  const D = D3 / 3;
+  const [q, k, v] = tf.unstack(qkv.reshape([B, T, 3, H, D / H]).transpose([2, 0, 3, 1, 4]), 0) as Tensor[];
+  const probs = tf.softmax(tf.mul(tf.matMul(q!, k!, false, true), scale));
+  return { out: tf.matMul(probs, v!).transpose([0, 2, 1, 3]).reshape([B, T, D]), probs };
+}
+
+test('linear with fused bias: values and gradients equal matMul + add (cpu)', async () => {
+  await tf.setBackend('cpu');
+  const x = tf.tensor(rand([2, 5, 7], 1), [2, 5, 7]), w = tf.tensor(rand([3, 7], 2), [3, 7]), b = tf.tensor(rand([3], 3), [3]);
+  const dy = tf.tensor(rand([2, 5, 3], 4), [2, 5, 3]);
+  const got = tf.grads((x: Tensor, w: Tensor, b: Tensor) => linear(x, w, b))([x, w, b], dy);
+  const want = tf.grads(linearRef)([x, w, b], dy);
+  const maxDiff = (a: Tensor, c: Tensor) => tf.max(tf.abs(tf.sub(a, c))).dataSync()[0]!;
+  assert.ok(maxDiff(linear(x, w, b), linearRef(x, w, b)) < 1e-5);
+  got.forEach((g, i) => assert.ok(maxDiff(g, want[i]!) < 1e-5, `gradient of input ${i}`));
+  // Hand check: x=[1,2], w=[[3,4]], b=[5] → 1·3 + 2·4 + 5 = 16; without bias 11.
+  assert.deepEqual([...linear(tf.tensor([[1, 2]]), tf.tensor([[3, 4]]), tf.tensor([5])).dataSync()], [16]);
+  assert.deepEqual([...linear(tf.tensor([[1, 2]]), tf.tensor([[3, 4]])).dataSync()], [11]);
+});
+
+test('linear: native equals cpu, forward and gradients, with and without bias', { skip }, async () => {
+  await compareBackends('linear', (x, w, b) => linear(x!, w!, b!), [[2, 9, 33], [17, 33], [17]], { grad: true });
+  await compareBackends('linear no bias', (x, w) => linear(x!, w!), [[9, 33], [17, 33]], { grad: true });
+});
+
+test('multiHeadAttention equals the official head split on cpu, and native equals cpu (with gradients)', { skip }, async () => {
+  await tf.setBackend('cpu');
+  const qkv = tf.tensor(rand([2, 5, 24], 7), [2, 5, 24]);
+  const ref = mhaRef(qkv, 2, 0.4), got = multiHeadAttention(qkv, 2, 0.4, { returnProbs: true });
+  assert.deepEqual(got.out.shape, [2, 5, 8]);
+  assert.deepEqual([...got.out.dataSync()], [...ref.out.dataSync()]);
+  assert.deepEqual([...got.probs.dataSync()], [...ref.probs.dataSync()]);
+  await compareBackends('mha', (x) => multiHeadAttention(x!, 3, 0.3), [[2, 7, 36]], { grad: true });
+  // A loss on the probabilities too: their gradient must reach qkv.
+  await compareBackends('mha+probs', (x) => {
+    const r = multiHeadAttention(x!, 2, 0.5, { returnProbs: true });
+    return tf.add(tf.sum(tf.mul(r.out, r.out)), tf.sum(tf.square(r.probs)));
+  }, [[3, 6, 24]], { grad: true });
+  // ViT-S/16 shapes (H=6, hd=64, T=197), and the kernel really runs on native.
+  await compareBackends('mha vit-s', (x) => multiHeadAttention(x!, 6, 0.125), [[2, 197, 1152]], { grad: true, range: [-1, 1] });
+  await tf.setBackend('native');
+  assert.ok(fusedQkvAttention(tf.zeros([1, 4, 12]), 2, 1, false), 'fused qkv attention declined on native');
+  // The composite over scaledDotProductAttention still agrees with the fused kernel.
+  const x = tf.tensor(rand([1, 4, 12], 5), [1, 4, 12]);
+  const [q, k, v] = tf.unstack(x.reshape([1, 4, 3, 2, 2]).transpose([2, 0, 3, 1, 4]), 0) as Tensor[];
+  const viaSdpa = scaledDotProductAttention(q!, k!, v!, 0.7).transpose([0, 2, 1, 3]).reshape([1, 4, 4]);
+  const a = multiHeadAttention(x, 2, 0.7).dataSync(), e = viaSdpa.dataSync();
+  a.forEach((val, i) => assert.ok(Math.abs(val - e[i]!) < 1e-5, `element ${i}: ${val} vs ${e[i]}`));
+});
+
+test('multiHeadAttention rejects a qkv width that is not 3·heads·hd', async () => {
+  await tf.setBackend('cpu');
+  assert.throws(() => multiHeadAttention(tf.zeros([1, 2, 10]), 2, 1), /must be \[B, T, 3·D\]/);
+});
