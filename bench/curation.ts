@@ -91,7 +91,8 @@ async function runOne(a: Args, n: number): Promise<Row> {
     threshold: 0.95,
     index,
     ann: { quantization: a.annQuant, connectivity: a.annM, expansionAdd: a.annEf, expansionSearch: a.annEf },
-    onProgress: (f) => {
+    onProgress: (done, total) => {
+      const f = done / total;
       if (f - shown >= 0.1 || f === 1) {
         shown = f;
         process.stderr.write(`n=${n}: k-NN ${(f * 100).toFixed(0)}% after ${((performance.now() - t) / 1000).toFixed(0)} s\n`);

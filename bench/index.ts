@@ -4,6 +4,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'dino-step': () => import('./dino_step.js'),
   curation: () => import('./curation.js'),
   'extract-knn': () => import('./extract_knn.js'),
+  multicrop: () => import('./multicrop.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

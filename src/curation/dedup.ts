@@ -3,7 +3,7 @@
 // pool images too close to any evaluation image are dropped, so curated training data cannot leak the test sets.
 import { type Matrix, rowOf, dot } from '../util/matrix.js';
 import { topkInnerProduct, type TopK } from '../eval/topk.js';
-import { annTopK, type AnnOptions } from './ann.js';
+import { annTopK, type AnnOptions } from '../eval/ann.js';
 import { UnionFind } from './unionfind.js';
 
 /**

@@ -93,6 +93,28 @@ export async function modelFor(spec: string | undefined): Promise<EvalModel | nu
   return m;
 }
 
+/** The options of the picture commands: a model, images from files and/or a dataset, an output folder, the input size. */
+export function pictureCommandOptions(cmd: Command): Command {
+  return imageSizeOption(
+    cmd
+      .requiredOption('--model <ckpt|name>', 'checkpoint or named config')
+      .option('--image <files...>', 'image files')
+      .option('--data <spec>', 'take images from a dataset instead/as well (e.g. mnist:test)')
+      .option('--limit <n>', 'images taken from --data', positiveInt('--limit'), 8)
+      .requiredOption('--out <dir>', 'output folder (PNGs + index.html)'),
+  );
+}
+
+/** --image-size: the shorter side of the model input (see defaultPictureSize). */
+export function imageSizeOption(cmd: Command): Command {
+  return cmd.option('--image-size <px>', 'shorter side of the model input (default 480, or the model size for small models)', positiveInt('--image-size'));
+}
+
+/** Integer factor that enlarges small inputs (MNIST) to at least 224 px on the shorter side, for viewing. */
+export function viewScale(width: number, height: number): number {
+  return Math.max(1, Math.ceil(224 / Math.min(width, height)));
+}
+
 /** Default picture input size: 480 (visualize_attention.py's default) for models trained at 224+, else their own size. */
 export function defaultPictureSize(model: VisionTransformer): number {
   return model.config.imgSize >= 224 ? 480 : model.config.imgSize;

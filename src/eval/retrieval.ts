@@ -1,41 +1,12 @@
-// Image retrieval on feature vectors: exact cosine search (blocked matmul, topk.ts), an approximate HNSW index (usearch)
+// Image retrieval on feature vectors: exact cosine search (blocked matmul, topk.ts), an approximate HNSW index (ann.ts)
 // for large sets, and the usual metrics when labels say which items are relevant (same label = relevant).
-import { createRequire } from 'node:module';
 import { l2NormalizeRows, type Matrix } from '../util/matrix.js';
+import { buildIndex, searchIndex, type UsearchIndex } from './ann.js';
 import { topkInnerProduct, type TopK, type TopKOptions } from './topk.js';
-
-// usearch's ESM entry fails to load under Node 20; its CommonJS build works.
-const require = createRequire(import.meta.url);
 
 /** Exact cosine top-k: rows are L2-normalised, then ranked by inner product (ties: lower index first). */
 export function exactCosineSearch(queries: Matrix, index: Matrix, k: number, opts: TopKOptions = {}): TopK {
   return topkInnerProduct(l2NormalizeRows(queries), l2NormalizeRows(index), k, opts);
-}
-
-/** Drops each query's own row from an approximate search asked for one extra neighbour. */
-function dropSelf(r: TopK, k: number): TopK {
-  const indices = new Int32Array(r.rows * k);
-  const scores = new Float32Array(r.rows * k);
-  for (let q = 0; q < r.rows; q++) {
-    let j = 0;
-    for (let t = 0; t < r.k && j < k; t++) {
-      const idx = r.indices[q * r.k + t]!;
-      if (idx === q) continue;
-      indices[q * k + j] = idx;
-      scores[q * k + j] = r.scores[q * r.k + t]!;
-      j++;
-    }
-  }
-  return { k, rows: r.rows, indices, scores };
-}
-
-interface UsearchIndex {
-  add(keys: BigUint64Array, vectors: Float32Array, threads?: number): void;
-  /** One query gives {keys, distances}; several give {keys, distances, counts, k} (row stride k). */
-  search(vectors: Float32Array, k: number, threads: number): { keys: BigUint64Array; distances: Float32Array; counts?: BigUint64Array; k?: number };
-  size(): number;
-  save(path: string): void;
-  load(path: string): void;
 }
 
 export interface ApproxIndexOptions {
@@ -47,7 +18,7 @@ export interface ApproxIndexOptions {
   threads?: number;
 }
 
-/** An approximate cosine index (usearch HNSW). Keys are the row numbers of the indexed matrix. */
+/** An approximate cosine index (usearch HNSW over the L2-normalised rows, ann.ts). Keys are the row numbers of the indexed matrix. */
 export class ApproxCosineIndex {
   private constructor(
     private readonly index: UsearchIndex,
@@ -56,38 +27,14 @@ export class ApproxCosineIndex {
   ) {}
 
   static build(x: Matrix, opts: ApproxIndexOptions = {}): ApproxCosineIndex {
-    const usearch = require('usearch') as { Index: new (cfg: Record<string, unknown>) => UsearchIndex };
-    const index = new usearch.Index({
-      dimensions: x.cols,
-      metric: 'cos',
-      quantization: 'f32',
-      connectivity: opts.connectivity ?? 16,
-      expansion_add: opts.expansionAdd ?? 128,
-      expansion_search: opts.expansionSearch ?? 64,
-      multi: false,
-    });
-    const keys = new BigUint64Array(x.rows);
-    for (let i = 0; i < x.rows; i++) keys[i] = BigInt(i);
-    index.add(keys, l2NormalizeRows(x).data, opts.threads ?? 0);
+    const index = buildIndex(l2NormalizeRows(x), { ...opts, expansionSearch: opts.expansionSearch ?? 64 });
     return new ApproxCosineIndex(index, x.cols, opts.threads ?? 0);
   }
 
-  /** k approximate neighbours per query; scores are cosine similarities (1 - usearch's cosine distance). */
+  /** k approximate neighbours per query; scores are cosine similarities. */
   search(queries: Matrix, k: number, opts: { excludeSelf?: boolean } = {}): TopK {
     if (queries.cols !== this.dim) throw new Error(`approximate index: query dim ${queries.cols} differs from index dim ${this.dim}`);
-    const size = this.index.size();
-    const want = Math.min(size, opts.excludeSelf ? k + 1 : k);
-    const res = this.index.search(l2NormalizeRows(queries).data, want, this.threads);
-    const raw: TopK = { k: want, rows: queries.rows, indices: new Int32Array(queries.rows * want).fill(-1), scores: new Float32Array(queries.rows * want).fill(-Infinity) };
-    const stride = res.k ?? want;
-    for (let q = 0; q < queries.rows; q++) {
-      const count = res.counts ? Number(res.counts[q]) : res.keys.length;
-      for (let j = 0; j < count; j++) {
-        raw.indices[q * want + j] = Number(res.keys[q * stride + j]);
-        raw.scores[q * want + j] = 1 - res.distances[q * stride + j]!;
-      }
-    }
-    return opts.excludeSelf ? dropSelf(raw, Math.min(k, size - 1)) : raw;
+    return searchIndex(this.index, l2NormalizeRows(queries), { k, excludeSelf: opts.excludeSelf, threads: this.threads });
   }
 
   save(path: string): void {

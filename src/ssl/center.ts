@@ -39,6 +39,17 @@ export class TeacherCenter {
     pending.dispose();
   }
 
+  /** softmax((t - center) / temp) over the last axis of t [..., K], after folding in any pending update; keeps t's shape. */
+  softmaxCentered(t: Tensor, temp: number): Tensor {
+    this.apply();
+    return tf.tidy(() => tf.softmax(tf.div(tf.sub(t, this.value.reshape([-1])), temp), -1));
+  }
+
+  /** Records the mean of the rows of t [n, K] as the pending update. */
+  setPendingRowMean(t: Tensor): void {
+    tf.tidy(() => this.setPending(tf.div(tf.sum(t, 0, true), t.shape[0]!)));
+  }
+
   /** Sets the center from host data (e.g. a checkpoint); drops any pending update. */
   set(values: Float32Array | number[]): void {
     const n = this.shape.reduce((a, b) => a * b, 1);
@@ -66,5 +77,22 @@ export class TeacherCenter {
     this.pending?.dispose();
     this.pending = null;
     this.value.dispose();
+  }
+}
+
+/** Base of the losses that own a teacher center: their checkpoint state ('center') and disposal are the center's. */
+export abstract class CenteredLoss {
+  constructor(readonly center: TeacherCenter) {}
+
+  stateDict(): StateDict {
+    return this.center.stateDict();
+  }
+
+  loadStateDict(sd: StateDict): void {
+    this.center.loadStateDict(sd);
+  }
+
+  dispose(): void {
+    this.center.dispose();
   }
 }

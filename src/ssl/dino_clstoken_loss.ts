@@ -16,29 +16,25 @@
 // a raw sum, not divided by the number of pairs. Teacher probabilities are constants (computed outside the gradient).
 // State: center [1, K]; stateDict()/loadStateDict() with key 'center' (a pending update is folded in before saving).
 import { tf, type Tensor } from '../backend/tf.js';
-import type { StateDict } from '../checkpoint/types.js';
-import { TeacherCenter } from './center.js';
+import { CenteredLoss, TeacherCenter } from './center.js';
 import { rowDot, studentLogSoftmax } from './cross_entropy.js';
 import { sinkhornKnopp } from './sinkhorn_knopp.js';
 
 type Scalar = tf.Scalar;
 
-export class DINOClsTokenLoss {
-  readonly center: TeacherCenter;
-
+export class DINOClsTokenLoss extends CenteredLoss {
   constructor(
     readonly outDim: number,
     readonly studentTemp = 0.1,
     centerMomentum = 0.9,
   ) {
-    this.center = new TeacherCenter([1, outDim], centerMomentum, 'DINOClsTokenLoss');
+    super(new TeacherCenter([1, outDim], centerMomentum, 'DINOClsTokenLoss'));
   }
 
   /** softmax((teacherOutput - center) / temp) over K, after applying any pending center update. [n, K] -> [n, K]. */
   softmaxCenterTeacher(teacherOutput: Tensor, teacherTemp: number): Tensor {
     this.checkK(teacherOutput, 'teacherOutput');
-    this.center.apply();
-    return tf.tidy(() => tf.softmax(tf.div(tf.sub(teacherOutput, this.center.value), teacherTemp), -1));
+    return this.center.softmaxCentered(teacherOutput, teacherTemp);
   }
 
   /** Sinkhorn-Knopp assignments (3 iterations) over the n rows of teacherOutput [n, K]. */
@@ -50,7 +46,7 @@ export class DINOClsTokenLoss {
   /** Records mean(teacherOutput rows) [n, K] as the pending center update (official update_center). */
   updateCenter(teacherOutput: Tensor): void {
     this.checkK(teacherOutput, 'teacherOutput');
-    tf.tidy(() => this.center.setPending(tf.div(tf.sum(teacherOutput, 0, true), teacherOutput.shape[0]!)));
+    this.center.setPendingRowMean(teacherOutput);
   }
 
   applyCenterUpdate(): void {
@@ -68,18 +64,6 @@ export class DINOClsTokenLoss {
       }
       return total as Scalar;
     });
-  }
-
-  stateDict(): StateDict {
-    return this.center.stateDict();
-  }
-
-  loadStateDict(sd: StateDict): void {
-    this.center.loadStateDict(sd);
-  }
-
-  dispose(): void {
-    this.center.dispose();
   }
 
   private checkK(t: Tensor, what: string): void {

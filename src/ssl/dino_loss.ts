@@ -13,8 +13,7 @@
 //          teacherOutput (EMA momentum centerMomentum), so each call uses the previous center.
 //          stateDict() / loadStateDict() save and restore it under the official key 'center'.
 import { tf, type Tensor } from '../backend/tf.js';
-import type { StateDict } from '../checkpoint/types.js';
-import { TeacherCenter } from './center.js';
+import { CenteredLoss, TeacherCenter } from './center.js';
 import { rowDot, studentLogSoftmax } from './cross_entropy.js';
 import { teacherTempScheduleV1 } from './schedules.js';
 
@@ -32,21 +31,20 @@ export interface DINOLossOptions {
   centerMomentum?: number;
 }
 
-export class DINOLoss {
+export class DINOLoss extends CenteredLoss {
   readonly outDim: number;
   readonly ncrops: number;
   readonly studentTemp: number;
   /** Teacher temperature per epoch (float64). */
   readonly teacherTempSchedule: Float64Array;
-  readonly center: TeacherCenter;
 
   constructor(opts: DINOLossOptions) {
+    super(new TeacherCenter([1, opts.outDim], opts.centerMomentum ?? 0.9, 'DINOLoss'));
     if (!(opts.ncrops >= 2)) throw new Error(`DINOLoss: ncrops must be >= 2 (2 global crops + locals), got ${opts.ncrops}`);
     this.outDim = opts.outDim;
     this.ncrops = opts.ncrops;
     this.studentTemp = opts.studentTemp ?? 0.1;
     this.teacherTempSchedule = teacherTempScheduleV1(opts.warmupTeacherTemp, opts.teacherTemp, opts.warmupTeacherTempEpochs, opts.nepochs);
-    this.center = new TeacherCenter([1, opts.outDim], opts.centerMomentum ?? 0.9, 'DINOLoss');
   }
 
   teacherTemp(epoch: number): number {
@@ -68,7 +66,7 @@ export class DINOLoss {
     const temp = this.teacherTemp(epoch);
     const loss = tf.tidy(() => {
       const studentLsm = tf.split(studentLogSoftmax(studentOutput, this.studentTemp), this.ncrops, 0);
-      const teacherProbs = tf.split(tf.softmax(tf.div(tf.sub(teacherOutput, this.center.value), temp), -1), 2, 0);
+      const teacherProbs = tf.split(this.center.softmaxCentered(teacherOutput, temp), 2, 0);
       let total: Tensor = tf.scalar(0);
       let nTerms = 0;
       for (let iq = 0; iq < 2; iq++) {
@@ -86,19 +84,7 @@ export class DINOLoss {
 
   /** center <- m*center + (1-m)*mean(teacherOutput rows). */
   updateCenter(teacherOutput: Tensor): void {
-    tf.tidy(() => this.center.setPending(tf.div(tf.sum(teacherOutput, 0, true), teacherOutput.shape[0]!)));
+    this.center.setPendingRowMean(teacherOutput);
     this.center.apply();
-  }
-
-  stateDict(): StateDict {
-    return this.center.stateDict();
-  }
-
-  loadStateDict(sd: StateDict): void {
-    this.center.loadStateDict(sd);
-  }
-
-  dispose(): void {
-    this.center.dispose();
   }
 }

@@ -14,8 +14,7 @@
 // forward (unmasked API): student/teacher [B, N, K] over all patches; per image the masked mean, then mean over images.
 // State: center [1, 1, K]; stateDict()/loadStateDict() with key 'center' (a pending update is folded in before saving).
 import { tf, type Tensor } from '../backend/tf.js';
-import type { StateDict } from '../checkpoint/types.js';
-import { TeacherCenter } from './center.js';
+import { CenteredLoss, TeacherCenter } from './center.js';
 import { defaultMasksWeight, type MaskBatch } from './collate.js';
 import { rowDot, studentLogSoftmax } from './cross_entropy.js';
 import { sinkhornKnopp } from './sinkhorn_knopp.js';
@@ -29,25 +28,19 @@ export interface ForwardMaskedOptions {
   masksWeight?: Float32Array | Tensor;
 }
 
-export class IBOTPatchLoss {
-  readonly center: TeacherCenter;
-
+export class IBOTPatchLoss extends CenteredLoss {
   constructor(
     readonly patchOutDim: number,
     readonly studentTemp = 0.1,
     centerMomentum = 0.9,
   ) {
-    this.center = new TeacherCenter([1, 1, patchOutDim], centerMomentum, 'IBOTPatchLoss');
+    super(new TeacherCenter([1, 1, patchOutDim], centerMomentum, 'IBOTPatchLoss'));
   }
 
   /** softmax((t - center) / temp) after applying any pending update. Keeps t's rank: [M, K] -> [M, K], [1, M, K] -> [1, M, K]. */
   softmaxCenterTeacher(teacherPatchTokens: Tensor, teacherTemp: number): Tensor {
     this.checkK(teacherPatchTokens);
-    this.center.apply();
-    return tf.tidy(() => {
-      const c = teacherPatchTokens.rank === 2 ? this.center.value.reshape([1, this.patchOutDim]) : this.center.value;
-      return tf.softmax(tf.div(tf.sub(teacherPatchTokens, c), teacherTemp), -1);
-    });
+    return this.center.softmaxCentered(teacherPatchTokens, teacherTemp);
   }
 
   /** Sinkhorn-Knopp over the masked patches t [M, K]; nMaskedPatches is the official (all-reduced) B, normally M. */
@@ -103,18 +96,6 @@ export class IBOTPatchLoss {
       const perImage = tf.div(tf.sum(tf.mul(perPatch, m), -1), tf.maximum(tf.sum(m, -1), 1));
       return tf.neg(tf.mean(perImage)) as Scalar;
     });
-  }
-
-  stateDict(): StateDict {
-    return this.center.stateDict();
-  }
-
-  loadStateDict(sd: StateDict): void {
-    this.center.loadStateDict(sd);
-  }
-
-  dispose(): void {
-    this.center.dispose();
   }
 
   private checkK(t: Tensor): void {

@@ -99,12 +99,18 @@ export function rawZip(entries: RawZipEntry[]): Uint8Array {
   end.setUint16(10, entries.length, true);
   end.setUint32(12, cdSize, true);
   end.setUint32(16, offset, true);
-  const all = [...parts, ...central, new Uint8Array(end.buffer)];
-  const out = new Uint8Array(all.reduce((s, p) => s + p.length, 0));
+  return concatBytes(...parts, ...central, new Uint8Array(end.buffer));
+}
+
+/** Concatenates byte parts; strings are UTF-8 encoded, number arrays taken as bytes. */
+export function concatBytes(...parts: (Uint8Array | number[] | string)[]): Uint8Array {
+  const enc = new TextEncoder();
+  const bufs = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p instanceof Uint8Array ? p : Uint8Array.from(p)));
+  const out = new Uint8Array(bufs.reduce((s, b) => s + b.length, 0));
   let o = 0;
-  for (const p of all) {
-    out.set(p, o);
-    o += p.length;
+  for (const b of bufs) {
+    out.set(b, o);
+    o += b.length;
   }
   return out;
 }

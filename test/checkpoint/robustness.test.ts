@@ -9,19 +9,9 @@ import { readCheckpoint, savePth } from '../../src/checkpoint/index.js';
 import { PyObject, unpickle } from '../../src/checkpoint/pickle.js';
 import { extractStateDict, readPth } from '../../src/checkpoint/pth.js';
 import type { StateDict } from '../../src/checkpoint/types.js';
-import { rawZip, tempDir } from './helpers.js';
+import { concatBytes as cat, rawZip, tempDir } from './helpers.js';
 
 const enc = new TextEncoder();
-const cat = (...parts: (Uint8Array | number[] | string)[]) => {
-  const bufs = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : Uint8Array.from(p)));
-  const out = new Uint8Array(bufs.reduce((s, b) => s + b.length, 0));
-  let o = 0;
-  for (const b of bufs) {
-    out.set(b, o);
-    o += b.length;
-  }
-  return out;
-};
 const u32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
 
 function smallStateDict(): StateDict {

@@ -5,7 +5,7 @@ import { Rng } from '../../src/util/rng.js';
 import { makeMatrix, l2NormalizeRows, selectRows } from '../../src/util/matrix.js';
 import { UnionFind } from '../../src/curation/unionfind.js';
 import { topkInnerProduct, bruteForceTopK } from '../../src/eval/topk.js';
-import { annTopK } from '../../src/curation/ann.js';
+import { annTopK } from '../../src/eval/ann.js';
 import { kmeans, reseedEmptyClusters, assignToCentroids } from '../../src/curation/kmeans.js';
 import { balancedAllocation, hierarchicalKMeans, hierarchicalSample, topLevelLabels } from '../../src/curation/hkmeans.js';
 import { deduplicate, findEvalOverlap, groupsFromNeighbours } from '../../src/curation/dedup.js';

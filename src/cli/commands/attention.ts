@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { clsAttentionMaps, jaccard, massThresholdMask, meanMap } from '../../eval/attention.js';
-import { collectImages, defaultPictureSize, modelFor, modelInput, positiveInt, slug, startBackend } from '../../eval/cli_common.js';
+import { collectImages, defaultPictureSize, modelFor, modelInput, pictureCommandOptions, slug, startBackend, viewScale } from '../../eval/cli_common.js';
 import { blend, chwToImage, colorize, grid, maskOverlay, readImageRGB, resizeImageNearest, resizeNearest, writeHtmlPage, writePng, type HtmlSection } from '../../eval/pictures.js';
 
 const MASK_COLORS: [number, number, number][] = [
@@ -11,16 +11,12 @@ const MASK_COLORS: [number, number, number][] = [
 ];
 
 export function register(program: Command): void {
-  program
-    .command('attention')
-    .description('last-block CLS attention per head: heat maps, overlays and attention-mass masks (visualize_attention.py)')
-    .requiredOption('--model <ckpt|name>', 'checkpoint or named config')
-    .option('--image <files...>', 'image files')
-    .option('--data <spec>', 'take images from a dataset instead/as well (e.g. mnist:test)')
-    .option('--limit <n>', 'images taken from --data', positiveInt('--limit'), 8)
-    .requiredOption('--out <dir>', 'output folder (PNGs + index.html)')
+  pictureCommandOptions(
+    program
+      .command('attention')
+      .description('last-block CLS attention per head: heat maps, overlays and attention-mass masks (visualize_attention.py)'),
+  )
     .option('--threshold <share>', 'keep this share of each head\'s attention mass in the masks', '0.6')
-    .option('--image-size <px>', 'shorter side of the model input (default 480, or the model size for small models)', positiveInt('--image-size'))
     .option('--gt <files...>', 'ground-truth masks (nonzero = object), one per image in order: prints the Jaccard index')
     .action(async function (this: Command, o: { model: string; image?: string[]; data?: string; limit: number; out: string; threshold: string; imageSize?: number; gt?: string[] }) {
       const th = Number(o.threshold);
@@ -37,7 +33,7 @@ export function register(program: Command): void {
         const att = clsAttentionMaps(m.model, x);
         x.dispose();
         const { width: W, height: H } = chw;
-        const up = Math.max(1, Math.ceil(224 / Math.min(W, H))); // enlarge small inputs (MNIST) for viewing
+        const up = viewScale(W, H);
         const view = (img: ReturnType<typeof chwToImage>) => (up > 1 ? resizeImageNearest(img, img.width * up, img.height * up) : img);
         const base = chwToImage(chw.data, H, W);
         const dir = join(o.out, slug(im.name, i));

@@ -2,21 +2,22 @@
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { collectImages, defaultPictureSize, modelFor, modelInput, positiveInt, startBackend } from '../../eval/cli_common.js';
+import { collectImages, defaultPictureSize, imageSizeOption, modelFor, modelInput, positiveInt, startBackend } from '../../eval/cli_common.js';
 import { patchFeatures } from '../../eval/features.js';
 import { mutualNearestNeighbours } from '../../eval/match.js';
 import { chwToImage, drawCorrespondences, writeHtmlPage } from '../../eval/pictures.js';
 
 export function register(program: Command): void {
-  program
-    .command('match')
-    .description('mutual nearest-neighbour patch correspondences between two images (PNG with lines + index.html)')
-    .requiredOption('--model <ckpt|name>', 'checkpoint or named config')
-    .argument('<a>', 'first image')
-    .argument('<b>', 'second image')
-    .requiredOption('--out <dir>', 'output folder')
-    .option('--max-lines <n>', 'draw at most this many correspondences (the most similar)', positiveInt('--max-lines'), 60)
-    .option('--image-size <px>', 'shorter side of the model input (default 480, or the model size for small models)', positiveInt('--image-size'))
+  imageSizeOption(
+    program
+      .command('match')
+      .description('mutual nearest-neighbour patch correspondences between two images (PNG with lines + index.html)')
+      .requiredOption('--model <ckpt|name>', 'checkpoint or named config')
+      .argument('<a>', 'first image')
+      .argument('<b>', 'second image')
+      .requiredOption('--out <dir>', 'output folder')
+      .option('--max-lines <n>', 'draw at most this many correspondences (the most similar)', positiveInt('--max-lines'), 60),
+  )
     .action(async function (this: Command, a: string, b: string, o: { model: string; out: string; maxLines: number; imageSize?: number }) {
       await startBackend(this);
       const m = (await modelFor(o.model))!;

@@ -2,7 +2,7 @@
 // foreground, three more components as RGB on it (the DINOv2 README picture). One PNG per image + index.html.
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { collectImages, defaultPictureSize, modelFor, modelInput, positiveInt, slug, startBackend } from '../../eval/cli_common.js';
+import { collectImages, defaultPictureSize, modelFor, modelInput, pictureCommandOptions, slug, startBackend, viewScale } from '../../eval/cli_common.js';
 import { patchFeatures } from '../../eval/features.js';
 import { patchPca } from '../../eval/pca.js';
 import { chwToImage, colorize, grid, resizeImageNearest, resizeNearest, writeHtmlPage, writePng, type HtmlSection, type RGBImage } from '../../eval/pictures.js';
@@ -18,18 +18,14 @@ function rgbPatches(rgb: Float32Array, gh: number, gw: number, H: number, W: num
 }
 
 export function register(program: Command): void {
-  program
-    .command('pca')
-    .description('PCA of patch features over several images: foreground from the 1st component, 3 components as RGB')
-    .requiredOption('--model <ckpt|name>', 'checkpoint or named config')
-    .option('--image <files...>', 'image files')
-    .option('--data <spec>', 'take images from a dataset instead/as well (e.g. mnist:test)')
-    .option('--limit <n>', 'images taken from --data', positiveInt('--limit'), 8)
-    .requiredOption('--out <dir>', 'output folder (PNGs + index.html)')
+  pictureCommandOptions(
+    program
+      .command('pca')
+      .description('PCA of patch features over several images: foreground from the 1st component, 3 components as RGB'),
+  )
     .option('--threshold <t>', 'foreground threshold on the min-max scaled first component', '0.5')
     .option('--no-refit', 'colour with components 2-4 of the first PCA instead of a second PCA on the foreground')
     .option('--no-foreground', 'colour every patch (skip the foreground step)')
-    .option('--image-size <px>', 'shorter side of the model input (default 480, or the model size for small models)', positiveInt('--image-size'))
     .action(async function (this: Command, o: { model: string; image?: string[]; data?: string; limit: number; out: string; threshold: string; refit: boolean; foreground: boolean; imageSize?: number }) {
       const threshold = Number(o.threshold);
       if (!(threshold >= 0 && threshold < 1)) throw new Error(`--threshold must be in [0, 1), got '${o.threshold}'`);
@@ -58,7 +54,7 @@ export function register(program: Command): void {
         const fg = colorize(resizeNearest(r.foreground, r.gridH, r.gridW, H, W), W, H, { colormap: 'gray', min: 0, max: 1 });
         const rgb = rgbPatches(r.rgb, r.gridH, r.gridW, H, W);
         let panel = grid([base, pc1, fg, rgb], 4);
-        const up = Math.max(1, Math.ceil(224 / Math.min(W, H)));
+        const up = viewScale(W, H);
         if (up > 1) panel = resizeImageNearest(panel, panel.width * up, panel.height * up);
         const file = join(o.out, `${slug(images[i]!.name, i)}.png`);
         await writePng(file, panel);

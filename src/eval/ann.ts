@@ -1,18 +1,22 @@
-// Approximate k-nearest neighbours with a usearch HNSW index, for pools beyond what exact blocked search can afford.
+// Approximate k-nearest neighbours by inner product with a usearch HNSW index (cosine for unit rows), for sets beyond
+// what exact blocked search (topk.ts) can afford: curation dedup at scale and `dinots retrieve --approx`.
+// Results have topk.ts's layout; slots the graph search did not fill stay empty (-1, -Infinity).
 // usearch's ESM entry fails to load under Node 20, so it is required through createRequire (node-ecosystem.md §4).
 import { createRequire } from 'node:module';
 import type { Matrix } from '../util/matrix.js';
-import type { TopK } from '../eval/topk.js';
+import type { TopK } from './topk.js';
 
 interface UsearchMatches {
   keys: BigUint64Array;
   distances: Float32Array;
+  /** Present for a batch of queries (row stride k); one query gives its matches only. */
   counts?: BigUint64Array;
 }
-interface UsearchIndex {
+export interface UsearchIndex {
   add(keys: BigUint64Array, vectors: Float32Array, threads?: number): void;
   search(vectors: Float32Array, k: number, threads: number): UsearchMatches;
   size(): number;
+  save(path: string): void;
 }
 interface UsearchModule {
   Index: new (config: {
@@ -26,18 +30,24 @@ interface UsearchModule {
   }) => UsearchIndex;
 }
 
-export interface AnnOptions {
-  k: number;
-  excludeSelf?: boolean;
+export interface AnnIndexOptions {
   /** HNSW graph degree (usearch default 16). */
   connectivity?: number;
-  /** Candidate list size while building / searching; higher = better recall, slower. */
+  /** Candidate list size while building / searching (defaults 128 / 128); higher = better recall, slower. */
   expansionAdd?: number;
   expansionSearch?: number;
   /** Storage type of the indexed vectors: f32 (exact scores), f16 or i8 (less memory). */
   quantization?: 'f32' | 'f16' | 'i8';
   /** Vectors per add/search call (bounds the temporary copies). */
   batch?: number;
+  /** usearch threads (0 = all). */
+  threads?: number;
+}
+
+export interface AnnOptions extends AnnIndexOptions {
+  k: number;
+  /** Queries and keys are the same rows: never return a row as its own neighbour. */
+  excludeSelf?: boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -47,8 +57,8 @@ function loadUsearch(): UsearchModule {
   return usearch;
 }
 
-/** Builds an inner-product HNSW index over `keys` (unit rows: inner product = cosine). */
-export function buildIndex(keys: Matrix, opts: Omit<AnnOptions, 'k' | 'excludeSelf'> = {}): UsearchIndex {
+/** Builds an inner-product HNSW index over `keys` (unit rows: inner product = cosine); key i is row i. */
+export function buildIndex(keys: Matrix, opts: AnnIndexOptions = {}): UsearchIndex {
   const { Index } = loadUsearch();
   const index = new Index({
     dimensions: keys.cols,
@@ -64,18 +74,16 @@ export function buildIndex(keys: Matrix, opts: Omit<AnnOptions, 'k' | 'excludeSe
     const e = Math.min(keys.rows, s + batch);
     const ids = new BigUint64Array(e - s);
     for (let i = s; i < e; i++) ids[i - s] = BigInt(i);
-    index.add(ids, keys.data.slice(s * keys.cols, e * keys.cols), 0);
+    index.add(ids, keys.data.slice(s * keys.cols, e * keys.cols), opts.threads ?? 0);
   }
   return index;
 }
 
-/** Approximate top-k by inner product (same layout as topkInnerProduct's result). */
-export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuilt?: UsearchIndex): TopK {
-  if (queries.cols !== keys.cols) {
-    throw new Error(`ann: queries have ${queries.cols} dims but keys have ${keys.cols}; embed both with the same model`);
-  }
+/** Approximate top-k by inner product against a built index (same layout as topkInnerProduct's result). */
+export function searchIndex(index: UsearchIndex, queries: Matrix, opts: AnnOptions): TopK {
   const excludeSelf = opts.excludeSelf ?? false;
-  const k = Math.min(opts.k, Math.max(0, keys.rows - (excludeSelf ? 1 : 0)));
+  const size = index.size();
+  const k = Math.min(opts.k, Math.max(0, size - (excludeSelf ? 1 : 0)));
   const res: TopK = {
     k,
     rows: queries.rows,
@@ -83,12 +91,11 @@ export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuil
     scores: new Float32Array(queries.rows * k).fill(-Infinity),
   };
   if (k === 0 || queries.rows === 0) return res;
-  const index = prebuilt ?? buildIndex(keys, opts);
   const ask = k + (excludeSelf ? 1 : 0);
   const batch = opts.batch ?? 65536;
   for (let s = 0; s < queries.rows; s += batch) {
     const e = Math.min(queries.rows, s + batch);
-    const m = index.search(queries.data.slice(s * queries.cols, e * queries.cols), ask, 0);
+    const m = index.search(queries.data.slice(s * queries.cols, e * queries.cols), ask, opts.threads ?? 0);
     for (let q = s; q < e; q++) {
       const found = m.counts ? Number(m.counts[q - s]) : Math.min(ask, m.keys.length);
       let w = 0;
@@ -102,4 +109,12 @@ export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuil
     }
   }
   return res;
+}
+
+/** Builds an index over `keys` (unless `prebuilt` is given) and searches it. */
+export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuilt?: UsearchIndex): TopK {
+  if (queries.cols !== keys.cols) {
+    throw new Error(`ann: queries have ${queries.cols} dims but keys have ${keys.cols}; embed both with the same model`);
+  }
+  return searchIndex(prebuilt ?? buildIndex(keys, opts), queries, opts);
 }
