@@ -4,8 +4,6 @@
 // and of the same step in PyTorch (bench/torch_dino_step.py, Debian python3-torch) in the same invocation; prints the
 // ratio. Configs: `default` = the model and crops of `dinots train` on MNIST; `vits16` = ViT-S/16 with 2x224 + 10x96
 // crops, K=65536, batch 2 (fits 24 GB).
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { tf, type Tensor } from '../src/backend/tf.js';
@@ -14,6 +12,7 @@ import { DINOLoss } from '../src/ssl/dino_loss.js';
 import { DEFAULT_CONFIG, backboneConfig, type TrainConfig } from '../src/train/config.js';
 import { DinoTrainer } from '../src/train/dino_trainer.js';
 import { buildNetworks, disposeNetworks } from '../src/train/networks.js';
+import { printKernelProfile, runTorchBaseline } from './baseline.js';
 
 interface StepConfig {
   name: string;
@@ -36,34 +35,11 @@ function configs(which: string, batch?: number): StepConfig[] {
 }
 
 function torchStep(c: TrainConfig, steps: number, threads: number): { images_per_s: number; step_ms: number } | null {
-  const python = process.env.DINOTS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const v = backboneConfig(c);
-  const args = ['bench/torch_dino_step.py', '--img', v.imgSize, '--patch', v.patchSize, '--embed-dim', v.embedDim, '--depth', v.depth,
+  return runTorchBaseline('bench/torch_dino_step.py', ['--img', v.imgSize, '--patch', v.patchSize, '--embed-dim', v.embedDim, '--depth', v.depth,
     '--heads', v.numHeads, '--out-dim', c.out_dim, '--hidden', c.head_hidden_dim, '--bottleneck', c.head_bottleneck_dim,
     '--batch', c.batch_size_per_gpu, '--global-size', c.global_crop_size, '--local-size', c.local_crop_size,
-    '--local-crops', c.local_crops_number, '--drop-path', c.drop_path_rate, '--steps', steps, '--threads', threads].map(String);
-  const r = spawnSync(python, args, { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
-  if (r.status !== 0) {
-    process.stderr.write(`torch baseline unavailable (${python}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}\n`);
-    return null;
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
-
-async function profile(step: () => void): Promise<void> {
-  const p = await tf.profile(step);
-  const byName = new Map<string, { ms: number; calls: number }>();
-  for (const k of p.kernels) {
-    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
-    e.ms += k.kernelTimeMs as number;
-    e.calls++;
-    byName.set(k.name, e);
-  }
-  const total = [...byName.values()].reduce((s, e) => s + e.ms, 0);
-  console.log(`  profile of one step: ${total.toFixed(0)} ms in ${p.kernels.length} kernels`);
-  for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) {
-    console.log(`    ${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
-  }
+    '--local-crops', c.local_crops_number, '--drop-path', c.drop_path_rate, '--steps', steps, '--threads', threads]);
 }
 
 /** Median seconds per DINO step of our trainer on random crops. */
@@ -87,7 +63,7 @@ function oursStep(c: TrainConfig, steps: number, doProfile: boolean): Promise<{ 
     if (i >= 1) times.push(performance.now() - t0); // the first step sets up kernels and buffers
   }
   const run = async () => {
-    if (doProfile) await profile(() => trainer.step(crops, total - 1, 0));
+    if (doProfile) await printKernelProfile(() => trainer.step(crops, total - 1, 0), 'one step', 15, 24);
     tf.dispose(crops);
     trainer.optimizer.dispose();
     loss.dispose();

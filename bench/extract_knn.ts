@@ -6,7 +6,6 @@
 //     and the top-1 / top-5 of both are printed side by side (they must agree: same protocol, no ties in random data).
 //   npm run bench -- extract-knn [--images 32] [--batch 16] [--bank 60000] [--queries 10000] [--dim 384]
 //                                [--classes 1000] [--threads 2] [--backend auto] [--skip-extract] [--skip-knn] [--no-torch]
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { computeFeatures } from '../src/eval/features.js';
 import { knnEvaluate } from '../src/eval/knn.js';
 import { createViT } from '../src/models/index.js';
 import { Rng } from '../src/util/rng.js';
+import { runTorchBaseline } from './baseline.js';
 
 interface Args {
   images: number;
@@ -102,16 +102,6 @@ function memoryBank(a: Args): { bank: Float32Array; bankLabels: Int32Array; quer
   return { bank: b.x, bankLabels: b.y, queries: q.x, queryLabels: q.y };
 }
 
-function runTorch(args: string[]): Record<string, any> | null {
-  const python = process.env.DINOTS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-  const r = spawnSync(python, ['bench/torch_extract_knn.py', ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
-  if (r.status !== 0) {
-    process.stderr.write(`torch baseline unavailable (${python}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}\n`);
-    return null;
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
-
 export async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
   const backend = await initBackend(a.backend as BackendName | 'auto');
@@ -147,7 +137,7 @@ export async function main(argv: string[]): Promise<void> {
       ours.knnS = (performance.now() - t0) / 1000;
       torchArgs.push('--knn-dir', knnDir, '--bank', String(a.bank), '--queries', String(a.queries), '--dim', String(a.dim), '--classes', String(a.classes));
     }
-    const torch = a.torch ? runTorch(torchArgs) : null;
+    const torch = a.torch ? runTorchBaseline('bench/torch_extract_knn.py', torchArgs) : null;
     lines.push(`extract-knn benchmark (dinots backend ${backend}; torch ${torch?.torch ?? 'n/a'} with ${a.threads} threads)`);
     if (a.extract) {
       lines.push(`  extraction, random ViT-S/14 at 224, ${a.images} JPEGs 500x375, batch ${a.batch}, decode included:`);

@@ -1,8 +1,7 @@
 // `npm run bench -- train-step [--model NAME] [--batch N] [--iters N] [--threads N] [--profile] [--no-torch] [--json]`
 // Times our VisionTransformer (forward, and forward + backward + AdamW) on the native backend, and the same shapes
 // in PyTorch (bench/torch_vit.py), and prints ratios and GFLOP/s. With --json the last line is one JSON object.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { tf, type Tensor } from '../src/backend/tf.js';
@@ -11,6 +10,7 @@ import { adamwStep } from '../src/backend/adamw_kernel.js';
 import { nativeAddon } from '../src/backend/native/register.js';
 import { namedConfig, type ViTConfig } from '../src/models/config.js';
 import { VisionTransformer } from '../src/models/vit.js';
+import { printKernelProfile, runTorchBaseline } from './baseline.js';
 import { trainStepFlops, vitForwardFlops } from './vit_flops.js';
 
 interface BenchModel {
@@ -79,10 +79,9 @@ function openblasCoretype(): string | undefined {
 
 /** Runs bench/torch_vit.py with the same thread count (OpenMP and OpenBLAS's own pool), passive waiting. */
 function torchBaseline(m: BenchModel, threads: number, iters: number): TorchTimes | null {
-  const python = process.env.DINOTS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const c = m.config;
-  const args = ['bench/torch_vit.py', '--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth,
-    '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters].map(String);
+  const args = ['--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth,
+    '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters];
   const coretype = openblasCoretype();
   const env = {
     OPENBLAS_NUM_THREADS: String(threads),
@@ -90,29 +89,7 @@ function torchBaseline(m: BenchModel, threads: number, iters: number): TorchTime
     ...process.env, // an explicit OPENBLAS_* setting wins
     OMP_WAIT_POLICY: 'PASSIVE',
   };
-  const r = spawnSync(python, args, { encoding: 'utf8', env });
-  if (r.status !== 0) {
-    process.stderr.write(`torch baseline unavailable (${python}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}\n`);
-    return null;
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
-
-function profileStep(step: () => void): Promise<void> {
-  return tf.profile(step).then((p) => {
-    const byName = new Map<string, { ms: number; calls: number }>();
-    for (const k of p.kernels) {
-      const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
-      e.ms += k.kernelTimeMs as number;
-      e.calls++;
-      byName.set(k.name, e);
-    }
-    const total = [...byName.values()].reduce((s, e) => s + e.ms, 0);
-    console.log(`  profile of one train step: ${total.toFixed(0)} ms in ${p.kernels.length} kernels`);
-    for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
-      console.log(`    ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
-    }
-  });
+  return runTorchBaseline<TorchTimes>('bench/torch_vit.py', args, env);
 }
 
 async function benchModel(m: BenchModel, o: { iters: number; threads: number; profile: boolean; torch: boolean }) {
@@ -143,7 +120,7 @@ async function benchModel(m: BenchModel, o: { iters: number; threads: number; pr
   const fwd = timeIt(forward, 1, o.iters);
   const step = timeIt(trainStep, 1, o.iters);
   const load1 = loadavg()[0]!;
-  if (o.profile) await profileStep(trainStep);
+  if (o.profile) await printKernelProfile(trainStep, 'one train step', 20, 22);
   tf.dispose([x, r, ...mState, ...vState]);
   model.dispose();
   const torch = o.torch ? torchBaseline(m, o.threads, o.iters) : null;

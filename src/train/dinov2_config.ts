@@ -7,6 +7,7 @@
 import { NAMED_CONFIGS, SIZES, dinov2Config, namedConfig, type ViTConfig } from '../models/config.js';
 import { posEmbedInterpolationOf } from '../models/official_config.js';
 import type { ScheduleConfig } from '../ssl/schedules.js';
+import type { RunSettings } from './run_settings.js';
 import { mergeConfig, type YamlMap } from './yaml_config.js';
 
 export interface HeadSection {
@@ -53,25 +54,10 @@ export interface Dinov2Config {
     adamw_beta2: number;
   };
   crops: { global_crops_scale: [number, number]; local_crops_number: number; local_crops_scale: [number, number]; global_crops_size: number; local_crops_size: number };
-  run: {
-    data: string;
-    /** Wall-clock budget of the training steps; null = optim.epochs × OFFICIAL_EPOCH_LENGTH iterations. */
-    minutes: number | null;
-    /** Colour jitter / grayscale / blur / solarize (off for grayscale digits). */
-    color_augment: boolean;
+  /** `minutes: null` = optim.epochs × OFFICIAL_EPOCH_LENGTH iterations. */
+  run: RunSettings & {
     /** Reproduce the official inverted blur probabilities (reference §2.12). */
     blur_bug_compat: boolean;
-    knn_train: string | null;
-    knn_test: string | null;
-    knn_train_size: number;
-    knn_test_size: number;
-    knn_k: number;
-    knn_temperature: number;
-    knn_evals: number;
-    checkpoint_minutes: number;
-    /** Loader worker threads (0 = build batches in the training thread). */
-    num_workers: number;
-    backend: string;
   };
 }
 

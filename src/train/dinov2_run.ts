@@ -1,4 +1,5 @@
-// A DINOv2 training (or distillation) run in a folder, with the same layout and machinery as the DINO v1 run (run.ts):
+// A DINOv2 training (or distillation) run in a folder, with the same layout as the DINO v1 run (run.ts) and the
+// machinery both share (run_common.ts):
 //   config.json              the resolved official-layout config (+ `recipe`, and `distill` for distillation)
 //   checkpoint.safetensors   sections student / teacher / optimizer / dino_loss (both centers) + progress metadata,
 //                            written atomically (run_checkpoint.ts); for distillation the `teacher` section holds the
@@ -7,12 +8,9 @@
 //   distilled_backbone.{pth,safetensors} (distillation: the student's EMA backbone)
 // Batches are pure functions of (seed, data epoch, indices) and the masks of (seed, iteration), and the drop-path RNG
 // state is saved, so --resume continues with the identical loss sequence.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../backend/tf.js';
 import { initBackend, type BackendName } from '../backend/select.js';
-import { saveSafetensors } from '../checkpoint/index.js';
-import { savePth } from '../checkpoint/pth_write.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
 import { parseDatasetSpec } from '../data/datasets.js';
@@ -20,27 +18,22 @@ import { DataAugmentationDINO, dinoV2Augmentation } from '../data/multicrop.js';
 import { collateMasks, deriveMaskTensors, type CollatedMasks } from '../ssl/collate.js';
 import { MaskingGenerator } from '../ssl/masking.js';
 import { buildSchedulers, CosineScheduler, type Schedulers } from '../ssl/schedules.js';
+import { concatArrays } from '../util/arrays.js';
 import { Rng } from '../util/rng.js';
-import { NonFiniteLossError } from './dino_trainer.js';
 import { resolveV2Config, scheduleConfig, v2BackboneConfig, type Dinov2Config } from './dinov2_config.js';
 import { buildV2Networks, disposeV2Network, loadV2State, v2State, type V2Network } from './dinov2_networks.js';
 import { Dinov2Trainer, type V2Batch, type V2StepResult } from './dinov2_trainer.js';
-import { features, knnScore, prepareKnnSplit, rawPixelKnn, type KnnSplit } from './knn_monitor.js';
+import { features, knnScore, prepareKnnSplit } from './knn_monitor.js';
 import { lossAtLogK } from './monitors.js';
 import { TrainProgressBar } from './progress.js';
-import type { KnnPoint } from './run.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
+import {
+  KnnMonitor, appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunConfig,
+  runSteps, stderrLog, type KnnPoint, type RunOptions,
+} from './run_common.js';
 import type { YamlMap } from './yaml_config.js';
 
-export interface V2RunOptions {
-  out: string;
-  resume?: boolean;
-  stopAfter?: number;
-  skipKnn?: boolean;
-  progress?: boolean;
-  log?: (line: string) => void;
-  handleSigint?: boolean;
-}
+export type V2RunOptions = RunOptions;
 
 /** What a run is made of besides the config: plain DINOv2, or distillation from a frozen teacher. */
 export interface RunNetworks {
@@ -124,15 +117,6 @@ export function v2Augmentation(cfg: Dinov2Config): DataAugmentationDINO {
   );
 }
 
-/** Reads a run folder's config.json (its `recipe` must match). */
-export function readRunConfig(out: string, recipe: string): Record<string, unknown> {
-  const p = join(out, 'config.json');
-  if (!existsSync(p)) throw new Error(`--resume: ${out} has no config.json (is it a run folder?)`);
-  const j = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
-  if (j.recipe !== recipe) throw new Error(`--resume: ${out} is a '${String(j.recipe ?? 'dino')}' run, not '${recipe}'; resume it with the command that started it`);
-  return j;
-}
-
 /** Plain DINOv2: the config from layers (YAML files, CLI values) over the preset, or the run folder's on --resume. */
 export async function trainDinov2Run(preset: string | null, layers: YamlMap[], opts: V2RunOptions): Promise<V2RunResult> {
   let cfg: Dinov2Config;
@@ -157,15 +141,11 @@ export async function trainDinov2Run(preset: string | null, layers: YamlMap[], o
  * `build` makes the networks (student, teacher, optional EMA) once the backend is ready.
  */
 export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record<string, unknown>, build: () => Promise<RunNetworks> | RunNetworks): Promise<V2RunResult> {
-  const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const log = opts.log ?? stderrLog;
   const out = opts.out;
   const ckPath = join(out, CHECKPOINT_FILE);
   const resumed = opts.resume ? loadTrainCheckpoint(ckPath) : null;
-  if (!opts.resume) {
-    if (existsSync(ckPath)) throw new Error(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'config.json'), `${JSON.stringify({ ...extra, ...cfg }, null, 1)}\n`);
-  }
+  if (!opts.resume) createRunFolder(out, { ...extra, ...cfg });
   const backend = await initBackend(cfg.run.backend as BackendName | 'auto');
   const dataset = await parseDatasetSpec(cfg.run.data, { onSkip: (p, why) => log(`warning: skipping unreadable image ${p}: ${why}`) });
   const B = cfg.train.batch_size_per_gpu;
@@ -186,15 +166,9 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   const nParams = (n: V2Network) => [n.backbone, n.dino_head, n.ibot_head].reduce((s, m) => s + (m?.numParameters() ?? 0), 0);
   log(`dinots ${String(extra.recipe)}: ${nets.describe}; ${(nParams(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backend}; run folder ${out}`);
 
-  /** Batches from global iteration `start` on, across data epochs (built and prefetched in the loader's worker). */
-  async function* batchesFrom(start: number): AsyncGenerator<MultiCropBatch> {
-    for (let epoch = Math.floor(start / itersPerDataEpoch); ; epoch++) {
-      yield* loader.epoch(epoch, epoch === Math.floor(start / itersPerDataEpoch) ? start % itersPerDataEpoch : 0);
-    }
-  }
   const toBatch = (crops: Float32Array[], iteration: number): V2Batch => {
-    const global = tf.tensor(concat(crops.slice(0, 2)), [2 * B, 3, G, G]);
-    const local = nLocal > 0 ? tf.tensor(concat(crops.slice(2)), [nLocal * B, 3, Lc, Lc]) : null;
+    const global = tf.tensor(concatArrays(Float32Array, crops.slice(0, 2)), [2 * B, 3, G, G]);
+    const local = nLocal > 0 ? tf.tensor(concatArrays(Float32Array, crops.slice(2)), [nLocal * B, 3, Lc, Lc]) : null;
     // NCHW → NHWC for the resize and back; only when the student's patch grid needs another side (distillation).
     const studentGlobal = Gs !== G ? tf.tidy(() => tf.image.resizeBilinear(global.transpose([0, 2, 3, 1]) as tf.Tensor4D, [Gs, Gs], false, true).transpose([0, 3, 1, 2])) : undefined;
     const masks = nets.maskStudentInput ? masksForIteration(cfg, maskGen, 2 * B, iteration) : allPatchMasks(2 * B, grid * grid);
@@ -221,7 +195,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     }
   } else {
     plan = cfg.run.minutes !== null ? await calibrate() : planV2ByEpochs(cfg, itersPerDataEpoch);
-    progress = { iteration: 0, epoch: 0, epoch_iteration: 0, train_seconds: 0, rng: {}, total_iterations: plan.total_iterations, iters_per_epoch: itersPerDataEpoch, plan };
+    progress = freshProgress(plan, itersPerDataEpoch);
   }
   const schedules = buildSchedulers(scheduleConfig(cfg, plan.official_epoch_length));
   const trainer = new Dinov2Trainer({ student: nets.student, teacher: nets.teacher, ema: nets.ema, schedules, settings });
@@ -239,30 +213,12 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   const result = trainer.resultNetwork;
 
   // k-NN monitor on the result backbone (teacher, or the student's EMA when distilling).
-  let knnTrain: KnnSplit | null = null;
-  let knnTest: KnnSplit | null = null;
-  const knnHistory: KnnPoint[] = resumed ? ((progress.knn as KnnPoint[] | undefined) ?? []) : [];
-  let knnRawPixels = (progress.knn_raw_pixels as V2RunResult['knnRawPixels'] | undefined) ?? null;
-  const evalTf = { cropSize: Gs, resizeSize: Math.round((Gs * 256) / 224) };
-  if (!opts.skipKnn && cfg.run.knn_train && cfg.run.knn_test) {
-    knnTrain = await prepareKnnSplit(await parseDatasetSpec(cfg.run.knn_train), cfg.run.knn_train_size, cfg.train.seed, evalTf);
-    knnTest = await prepareKnnSplit(await parseDatasetSpec(cfg.run.knn_test), cfg.run.knn_test_size, cfg.train.seed + 1, evalTf);
-    if (!knnRawPixels) knnRawPixels = rawPixelKnn(knnTrain, knnTest, cfg.run.knn_k, cfg.run.knn_temperature);
-    log(`k-NN: bank ${knnTrain.labels.length} of ${cfg.run.knn_train}, queries ${knnTest.labels.length} of ${cfg.run.knn_test}; raw pixels top-1 ${knnRawPixels.top1.toFixed(2)}%`);
-  }
-  const evaluateKnn = (iteration: number) => {
-    if (!knnTrain || !knnTest || knnHistory.some((p) => p.iteration === iteration)) return;
-    const bank = features(result.backbone, knnTrain, Gs);
-    const queries = features(result.backbone, knnTest, Gs);
-    const sc = knnScore(bank, knnTrain.labels, queries, knnTest.labels, cfg.run.knn_k, cfg.run.knn_temperature);
-    knnHistory.push({ iteration, ...sc });
-    appendFileSync(join(out, 'knn.jsonl'), `${JSON.stringify({ iteration, top1: sc.top1, top5: sc.top5, k: cfg.run.knn_k, T: cfg.run.knn_temperature })}\n`);
-    log(`k-NN (${nets.ema ? 'student EMA' : 'teacher'} CLS, k=${cfg.run.knn_k}) at iteration ${iteration}: top-1 ${sc.top1.toFixed(2)}%, top-5 ${sc.top5.toFixed(2)}%`);
-  };
   const total = plan.total_iterations;
-  const knnPoints = new Set<number>([0, total]);
-  for (let i = 1; i <= cfg.run.knn_evals; i++) knnPoints.add(Math.round((i * total) / (cfg.run.knn_evals + 1)));
+  const knn = new KnnMonitor(cfg.run, cfg.train.seed, Gs, out, total, progress, log);
+  await knn.prepare(opts.skipKnn ?? false);
+  const evaluateKnn = (iteration: number) => knn.evaluate(iteration, result.backbone, nets.ema ? 'student EMA' : 'teacher');
   if (progress.iteration === 0) evaluateKnn(0);
+  const { train: knnTrain, test: knnTest } = knn;
   // Distillation: the frozen teacher's own k-NN, once, as the reference the student approaches.
   let teacherKnn = (progress.teacher_knn as V2RunResult['teacherKnn'] | undefined) ?? null;
   if (nets.ema && knnTrain && knnTest && !teacherKnn) {
@@ -275,96 +231,52 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
 
   const save = () => {
     progress.rng = { drop_path: nets.student.backbone.dropPathRng.getState() };
-    progress.knn = knnHistory;
-    progress.knn_raw_pixels = knnRawPixels;
+    knn.saveInto(progress);
     progress.teacher_knn = teacherKnn;
     saveTrainCheckpoint(ckPath, { student: v2State(nets.student), teacher: v2State(result), optimizer: trainer.optimizer.stateDict(), center: trainer.lossState(), progress });
   };
 
-  let stop = false;
-  const onSigint = () => {
-    if (stop) {
-      log('second Ctrl-C: exiting without saving');
-      process.exit(130);
-    }
-    stop = true;
-    log('\nCtrl-C: finishing this step, saving a checkpoint, then exiting (press again to abort without saving)');
-  };
-  if (opts.handleSigint ?? true) process.on('SIGINT', onSigint);
   const bar = opts.progress === false ? null : new TrainProgressBar(total, progress.iteration);
-  let status: V2RunResult['status'] = 'done';
-  let message: string | undefined;
-  let lastSave = Date.now();
   let busyS = 0;
   let stepsHere = 0;
   let warned = false;
-  try {
-    const batches = batchesFrom(progress.iteration);
-    while (progress.iteration < total) {
-      if (stop || (opts.stopAfter !== undefined && stepsHere >= opts.stopAfter)) {
-        status = 'interrupted';
-        break;
-      }
-      if (cfg.run.minutes !== null && plan.planned_by === 'time' && progress.train_seconds >= cfg.run.minutes * 60 * 1.1) {
-        message = `time budget reached at iteration ${progress.iteration} of ${total} planned (steps were slower than measured)`;
-        log(message);
-        break;
-      }
-      const it = progress.iteration;
-      const t0 = performance.now();
-      const built = (await batches.next()).value as MultiCropBatch;
-      const batch = toBatch(built.crops, it);
-      let r: V2StepResult;
-      try {
-        r = trainer.step(batch, it);
-      } finally {
-        disposeBatch(batch);
-      }
-      await new Promise((res) => setImmediate(res)); // lets SIGINT in
-      const dt = (performance.now() - t0) / 1000;
-      busyS += dt;
-      stepsHere++;
-      progress.iteration = it + 1;
-      progress.epoch = Math.floor((it + 1) / itersPerDataEpoch);
-      progress.epoch_iteration = (it + 1) % itersPerDataEpoch;
-      progress.train_seconds += dt;
-      appendFileSync(join(out, 'metrics.jsonl'), `${JSON.stringify({ it, ...r, step_s: dt, images_per_s: B / dt, time: new Date().toISOString() })}\n`);
-      if (!warned && cfg.train.centering === 'centering' && it > Math.min(50, total / 2) && lossAtLogK(r.dino_global_crops_loss * 2 + 0, cfg.dino.head_n_prototypes) && r.teacher_entropy > 0.99 * Math.log(cfg.dino.head_n_prototypes)) {
-        warned = true;
-        log(`\nwarning: the teacher distribution is uniform (entropy ${r.teacher_entropy.toFixed(3)} = ln K): training has collapsed. Lower teacher.teacher_temp or raise teacher.momentum_teacher.`);
-      }
-      bar?.update(progress.iteration, { epoch: Math.floor(it / plan.official_epoch_length), loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / busyS, loaderImgs: NaN, modelImgs: NaN, entropy: r.teacher_entropy });
-      if (knnPoints.has(progress.iteration) && progress.iteration !== total) evaluateKnn(progress.iteration);
-      if (progress.epoch_iteration === 0 || Date.now() - lastSave > cfg.run.checkpoint_minutes * 60_000) {
-        save();
-        lastSave = Date.now();
-      }
+  const batches = batchesFrom(loader, progress.iteration);
+  /** One iteration: batch and masks, step, metrics line, collapse warning, progress bar; returns its seconds. */
+  const step = async (it: number): Promise<number> => {
+    const t0 = performance.now();
+    const built = (await batches.next()).value as MultiCropBatch;
+    const batch = toBatch(built.crops, it);
+    let r: V2StepResult;
+    try {
+      r = trainer.step(batch, it);
+    } finally {
+      disposeBatch(batch);
     }
-  } catch (e) {
-    if (!(e instanceof NonFiniteLossError)) throw e;
-    status = 'nan';
-    message = e.message;
-  } finally {
-    bar?.stop();
-    if (opts.handleSigint ?? true) process.off('SIGINT', onSigint);
-    await loader.close();
-  }
-  if (status === 'nan') log(`\n${message}`);
-  else {
-    save();
-    if (status === 'done') {
-      evaluateKnn(progress.iteration);
-      save();
-      const name = nets.ema ? 'distilled_backbone' : 'teacher_backbone';
-      const sd = result.backbone.stateDict();
-      savePth(join(out, `${name}.pth`), sd);
-      saveSafetensors(join(out, `${name}.safetensors`), sd, {}, { ...result.backbone.config, dropPathRate: 0 });
-    } else log(`\nsaved ${ckPath} at iteration ${progress.iteration}; continue with --resume --out ${out}`);
-  }
+    await new Promise((res) => setImmediate(res)); // lets SIGINT in
+    const dt = (performance.now() - t0) / 1000;
+    busyS += dt;
+    stepsHere++;
+    appendJsonLine(out, 'metrics.jsonl', { it, ...r, step_s: dt, images_per_s: B / dt, time: new Date().toISOString() });
+    if (!warned && cfg.train.centering === 'centering' && it > Math.min(50, total / 2) && lossAtLogK(r.dino_global_crops_loss * 2 + 0, cfg.dino.head_n_prototypes) && r.teacher_entropy > 0.99 * Math.log(cfg.dino.head_n_prototypes)) {
+      warned = true;
+      log(`\nwarning: the teacher distribution is uniform (entropy ${r.teacher_entropy.toFixed(3)} = ln K): training has collapsed. Lower teacher.teacher_temp or raise teacher.momentum_teacher.`);
+    }
+    bar?.update(it + 1, { epoch: Math.floor(it / plan.official_epoch_length), loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / busyS, loaderImgs: NaN, modelImgs: NaN, entropy: r.teacher_entropy });
+    return dt;
+  };
+  const { status, message } = await runSteps({
+    progress, total, itersPerEpoch: itersPerDataEpoch, settings: cfg.run, plannedBy: plan.planned_by, opts, log, knn, step, evaluateKnn, save,
+    exportResult: () => exportBackbone(out, nets.ema ? 'distilled_backbone' : 'teacher_backbone', result.backbone),
+    resumeHint: `the same command with --resume --out ${out}`,
+    close: async () => {
+      bar?.stop();
+      await loader.close();
+    },
+  });
   trainer.dispose();
   return {
     status, out, config: cfg, iteration: progress.iteration, totalIterations: total, officialEpochLength: plan.official_epoch_length, backend,
-    knn: knnHistory, knnRawPixels, teacherKnn, imagesPerSecond: stepsHere ? (B * stepsHere) / busyS : 0, trainSeconds: progress.train_seconds, message, nets,
+    knn: knn.history, knnRawPixels: knn.rawPixels, teacherKnn, imagesPerSecond: stepsHere ? (B * stepsHere) / busyS : 0, trainSeconds: progress.train_seconds, message, nets,
   };
 
   /** A few steps with lr 0 and momentum 1 through a throw-away trainer (parameters unchanged), timed. */
@@ -376,7 +288,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     const probe = new Dinov2Trainer({ student: nets.student, teacher: nets.teacher, ema: nets.ema, schedules: probeSchedules, settings });
     const rngState = nets.student.backbone.dropPathRng.getState();
     const times: number[] = [];
-    const probeBatches = batchesFrom(0);
+    const probeBatches = batchesFrom(loader, 0);
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
       const batch = toBatch(((await probeBatches.next()).value as MultiCropBatch).crops, i);
@@ -392,16 +304,6 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     log(`planned ${p.total_iterations} iterations (${cfg.optim.epochs} official-style epochs of ${p.official_epoch_length}) for ${cfg.run.minutes} min at ${stepS.toFixed(3)} s/step`);
     return p;
   }
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 export function disposeRunNetworks(n: RunNetworks): void {

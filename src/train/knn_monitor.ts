@@ -7,6 +7,7 @@ import type { Dataset } from '../data/datasets.js';
 import type { EvalTransformOptions } from '../data/eval_transform.js';
 import { knnEvaluate } from '../eval/knn.js';
 import { matrix, type Matrix } from '../eval/topk.js';
+import { concatArrays } from '../util/arrays.js';
 import { Rng } from '../util/rng.js';
 import type { Backbone } from './multicrop.js';
 
@@ -48,13 +49,7 @@ export function features(backbone: Backbone, split: KnnSplit, cropSize: number, 
     parts.push(f.dataSync() as Float32Array);
     f.dispose();
   }
-  const out = new Float32Array(n * dim);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return matrix(out, n, dim);
+  return matrix(concatArrays(Float32Array, parts), n, dim);
 }
 
 export interface KnnScore {

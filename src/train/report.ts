@@ -10,6 +10,7 @@ import type { Dataset } from '../data/datasets.js';
 import { clsAttentionMaps } from '../eval/attention.js';
 import { chwToImage, colorize, grid, resizeImageNearest, resizeNearest, writeHtmlPage, writePng, type HtmlSection } from '../eval/pictures.js';
 import type { VisionTransformer } from '../models/vit.js';
+import type { StepResult } from './dino_trainer.js';
 
 export interface Series {
   label: string;
@@ -110,15 +111,8 @@ export async function attentionPng(path: string, backbone: VisionTransformer, da
   await writePng(path, grid(tiles, 1 + heads, 2));
 }
 
-interface MetricLine {
-  it: number;
-  loss: number;
-  lr: number;
-  wd: number;
-  momentum: number;
-  teacher_entropy: number;
-  kl_uniform: number;
-}
+/** One line of a v1 run's metrics.jsonl (run.ts writes the step result with its iteration). */
+type MetricLine = StepResult & { it: number };
 
 export function readMetrics(out: string): MetricLine[] {
   return readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as MetricLine);

@@ -8,45 +8,25 @@
 // Checkpoints are written every `checkpoint_minutes`, at epoch ends, at the end and on SIGINT (the running step is
 // finished first). `resume` continues from checkpoint.safetensors exactly: same data order and augmentations (both are
 // functions of seed, epoch and index), same drop-path stream, same optimizer state, so the loss sequence is identical.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf } from '../backend/tf.js';
 import { initBackend, type BackendName } from '../backend/select.js';
-import { saveSafetensors } from '../checkpoint/index.js';
-import { savePth } from '../checkpoint/pth_write.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { parseDatasetSpec, type Dataset } from '../data/datasets.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
 import { dinoV1Augmentation, type MultiCropConfig } from '../data/multicrop.js';
 import { DINOLoss } from '../ssl/dino_loss.js';
 import { DEFAULT_CONFIG, backboneConfig, validateConfig, type TrainConfig } from './config.js';
-import { DinoTrainer, NonFiniteLossError, type StepResult } from './dino_trainer.js';
-import { features, knnScore, prepareKnnSplit, rawPixelKnn, type KnnSplit } from './knn_monitor.js';
+import { DinoTrainer, type StepResult } from './dino_trainer.js';
 import { lossAtLogK } from './monitors.js';
 import { buildNetworks, disposeNetworks, type DinoNetworks } from './networks.js';
 import { buildSchedules, planByEpochs, planByTime, type SchedulePlan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
-
-export interface RunOptions {
-  out: string;
-  resume?: boolean;
-  /** Stop (as on SIGINT: save, return 'interrupted') after this many iterations of this process. For tests. */
-  stopAfter?: number;
-  /** Skip the k-NN evaluations (tests). */
-  skipKnn?: boolean;
-  /** Write progress lines / bar (default true). */
-  progress?: boolean;
-  log?: (line: string) => void;
-  /** Handle SIGINT (default true). */
-  handleSigint?: boolean;
-}
-
-export interface KnnPoint {
-  iteration: number;
-  top1: number;
-  top5: number;
-}
+import {
+  KnnMonitor, appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
+  runSteps, stderrLog, type KnnPoint, type RunOptions,
+} from './run_common.js';
 
 export interface RunResult {
   status: 'done' | 'interrupted' | 'nan';
@@ -111,22 +91,19 @@ function loadNetworkState(net: DinoNetworks['student'], sd: StateDict): void {
 }
 
 export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Promise<RunResult> {
-  const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const log = opts.log ?? stderrLog;
   const out = opts.out;
   const ckPath = join(out, CHECKPOINT_FILE);
   let cfg: TrainConfig;
   let resumed: ReturnType<typeof loadTrainCheckpoint> | null = null;
   if (opts.resume) {
-    if (!existsSync(join(out, 'config.json'))) throw new Error(`--resume: ${out} has no config.json (is it a run folder?)`);
     // The saved settings define the run; only the backend may change between sessions.
-    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Partial<TrainConfig>;
+    const saved = readRunFolderConfig(out) as Partial<TrainConfig>;
     cfg = resolveConfig({ ...saved, backend: over.backend ?? saved.backend });
     resumed = loadTrainCheckpoint(ckPath);
   } else {
     cfg = resolveConfig(over);
-    if (existsSync(ckPath)) throw new Error(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'config.json'), `${JSON.stringify(cfg, null, 1)}\n`);
+    createRunFolder(out, cfg);
   }
   const backend = await initBackend(cfg.backend as BackendName | 'auto');
   const skipped: string[] = [];
@@ -148,12 +125,6 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     new DINOLoss({ outDim: cfg.out_dim, ncrops, warmupTeacherTemp: cfg.warmup_teacher_temp, teacherTemp: cfg.teacher_temp,
       warmupTeacherTempEpochs: Math.min(cfg.warmup_teacher_temp_epochs, epochs), nepochs: epochs });
 
-  /** Batches from global iteration `start` on, across epochs (the loader prefetches in its workers). */
-  async function* batchesFrom(start: number): AsyncGenerator<MultiCropBatch> {
-    for (let epoch = Math.floor(start / itersPerEpoch); ; epoch++) {
-      yield* loader.epoch(epoch, epoch === Math.floor(start / itersPerEpoch) ? start % itersPerEpoch : 0);
-    }
-  }
   const cropShapes = [cfg.global_crop_size, cfg.global_crop_size, ...Array<number>(cfg.local_crops_number).fill(cfg.local_crop_size)];
   const toTensors = (crops: Float32Array[]) => crops.map((c, i) => tf.tensor(c, [B, 3, cropShapes[i]!, cropShapes[i]!]));
 
@@ -162,10 +133,10 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     plan = progress.plan as SchedulePlan;
   } else if (cfg.minutes !== null) {
     plan = await calibrate();
-    progress = { iteration: 0, epoch: 0, epoch_iteration: 0, train_seconds: 0, rng: {}, total_iterations: plan.total_iterations, iters_per_epoch: itersPerEpoch, plan };
+    progress = freshProgress(plan, itersPerEpoch);
   } else {
     plan = planByEpochs(cfg, itersPerEpoch);
-    progress = { iteration: 0, epoch: 0, epoch_iteration: 0, train_seconds: 0, rng: {}, total_iterations: plan.total_iterations, iters_per_epoch: itersPerEpoch, plan };
+    progress = freshProgress(plan, itersPerEpoch);
   }
   if (plan.iters_per_epoch !== itersPerEpoch) {
     throw new Error(`--resume: the dataset now gives ${itersPerEpoch} iterations per epoch, the run was planned with ${plan.iters_per_epoch} (did --data change?)`);
@@ -184,39 +155,16 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     trainer.syncTeacherFromStudent();
   }
 
-  // k-NN: bank and queries are prepared once; the teacher backbone is evaluated at a few points.
-  let knnTrain: KnnSplit | null = null;
-  let knnTest: KnnSplit | null = null;
-  const knnHistory: KnnPoint[] = resumed ? ((progress.knn as KnnPoint[] | undefined) ?? []) : [];
-  let knnRawPixels = (progress.knn_raw_pixels as RunResult['knnRawPixels'] | undefined) ?? null;
-  const evalTf = { cropSize: cfg.global_crop_size, resizeSize: Math.round((cfg.global_crop_size * 256) / 224) };
-  if (!opts.skipKnn && cfg.knn_train && cfg.knn_test) {
-    const t0 = Date.now();
-    knnTrain = await prepareKnnSplit(await parseDatasetSpec(cfg.knn_train), cfg.knn_train_size, cfg.seed, evalTf);
-    knnTest = await prepareKnnSplit(await parseDatasetSpec(cfg.knn_test), cfg.knn_test_size, cfg.seed + 1, evalTf);
-    if (!knnRawPixels) knnRawPixels = rawPixelKnn(knnTrain, knnTest, cfg.knn_k, cfg.knn_temperature);
-    log(`k-NN: bank ${knnTrain.labels.length} of ${cfg.knn_train}, queries ${knnTest.labels.length} of ${cfg.knn_test}; raw pixels top-1 ${knnRawPixels.top1.toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  }
-  const evaluateKnn = (iteration: number) => {
-    if (!knnTrain || !knnTest) return;
-    if (knnHistory.some((p) => p.iteration === iteration)) return;
-    const t0 = Date.now();
-    const bank = features(nets.teacher.backbone, knnTrain, cfg.global_crop_size);
-    const queries = features(nets.teacher.backbone, knnTest, cfg.global_crop_size);
-    const s = knnScore(bank, knnTrain.labels, queries, knnTest.labels, cfg.knn_k, cfg.knn_temperature);
-    knnHistory.push({ iteration, ...s });
-    appendFileSync(join(out, 'knn.jsonl'), `${JSON.stringify({ iteration, top1: s.top1, top5: s.top5, k: cfg.knn_k, T: cfg.knn_temperature })}\n`);
-    log(`k-NN (teacher CLS, k=${cfg.knn_k}) at iteration ${iteration}: top-1 ${s.top1.toFixed(2)}%, top-5 ${s.top5.toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  };
+  // k-NN of the teacher backbone: bank and queries are prepared once, evaluated at a few points.
   const total = plan.total_iterations;
-  const knnPoints = new Set<number>([0, total]);
-  for (let i = 1; i <= cfg.knn_evals; i++) knnPoints.add(Math.round((i * total) / (cfg.knn_evals + 1)));
+  const knn = new KnnMonitor(cfg, cfg.seed, cfg.global_crop_size, out, total, progress, log);
+  await knn.prepare(opts.skipKnn ?? false);
+  const evaluateKnn = (iteration: number) => knn.evaluate(iteration, nets.teacher.backbone, 'teacher');
   if (progress.iteration === 0) evaluateKnn(0);
 
   const save = () => {
     progress.rng = { drop_path: nets.student.backbone.dropPathRng.getState() };
-    progress.knn = knnHistory;
-    progress.knn_raw_pixels = knnRawPixels;
+    knn.saveInto(progress);
     saveTrainCheckpoint(ckPath, {
       student: networkState(nets.student),
       teacher: networkState(nets.teacher),
@@ -226,104 +174,59 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     });
   };
 
-  let stop = false;
-  const onSigint = () => {
-    if (stop) {
-      log('second Ctrl-C: exiting without saving');
-      process.exit(130);
-    }
-    stop = true;
-    log('\nCtrl-C: finishing this step, saving a checkpoint, then exiting (press again to abort without saving)');
-  };
-  if (opts.handleSigint ?? true) process.on('SIGINT', onSigint);
-
   const bar = opts.progress === false ? null : new TrainProgressBar(total, progress.iteration);
-  let status: RunResult['status'] = 'done';
-  let message: string | undefined;
-  let lastSave = Date.now();
   let loaderS = 0;
   let modelS = 0;
   let stepsHere = 0;
   let warnedCollapse = false;
   const startIteration = progress.iteration;
-  try {
-    const batches = batchesFrom(progress.iteration);
-    while (progress.iteration < total) {
-      if (stop || (opts.stopAfter !== undefined && stepsHere >= opts.stopAfter)) {
-        status = 'interrupted';
-        break;
-      }
-      if (cfg.minutes !== null && plan.planned_by === 'time' && progress.train_seconds >= cfg.minutes * 60 * 1.1) {
-        message = `time budget reached at iteration ${progress.iteration} of ${total} planned (steps were slower than measured)`;
-        log(message);
-        break;
-      }
-      const it = progress.iteration;
-      const epoch = Math.floor(it / itersPerEpoch);
-      const t0 = performance.now();
-      const batch = (await batches.next()).value as MultiCropBatch;
-      const t1 = performance.now();
-      const crops = toTensors(batch.crops);
-      let r: StepResult;
-      try {
-        r = trainer.step(crops, it, epoch);
-      } finally {
-        for (const c of crops) c.dispose();
-      }
-      // Let the event loop run (worker replies, SIGINT).
-      await new Promise((res) => setImmediate(res));
-      const t2 = performance.now();
-      loaderS += (t1 - t0) / 1000;
-      modelS += (t2 - t1) / 1000;
-      stepsHere++;
-      progress.iteration = it + 1;
-      progress.epoch = Math.floor((it + 1) / itersPerEpoch);
-      progress.epoch_iteration = (it + 1) % itersPerEpoch;
-      progress.train_seconds += (t2 - t0) / 1000;
-      const line = {
-        it, epoch, ...r,
-        step_s: (t2 - t0) / 1000, loader_s: (t1 - t0) / 1000, model_s: (t2 - t1) / 1000,
-        images_per_s: B / ((t2 - t0) / 1000), time: new Date().toISOString(),
-      };
-      appendFileSync(join(out, 'metrics.jsonl'), `${JSON.stringify(line)}\n`);
-      if (!warnedCollapse && it > Math.min(50, total / 2) && lossAtLogK(r.loss, cfg.out_dim)) {
-        warnedCollapse = true;
-        log(`\nwarning: the loss sits at ln K = ${Math.log(cfg.out_dim).toFixed(3)} (teacher entropy ${r.teacher_entropy.toFixed(3)}): the teacher output is uniform, training has collapsed. Lower --teacher_temp or raise --momentum_teacher.`);
-      }
-      const ls = loader.stats();
-      const loaderImgs = ls.workerMsPerImage > 0 ? (1000 / ls.workerMsPerImage) * Math.max(1, cfg.num_workers) : Infinity;
-      bar?.update(progress.iteration, { epoch, loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / (loaderS + modelS), loaderImgs, modelImgs: (B * stepsHere) / modelS, entropy: r.teacher_entropy });
-      if (knnPoints.has(progress.iteration) && progress.iteration !== total) evaluateKnn(progress.iteration);
-      const epochEnd = progress.epoch_iteration === 0;
-      if (epochEnd || Date.now() - lastSave > cfg.checkpoint_minutes * 60_000) {
-        save();
-        lastSave = Date.now();
-      }
+  const batches = batchesFrom(loader, progress.iteration);
+  /** One iteration: batch, step, metrics line, collapse warning, progress bar; returns its seconds. */
+  const step = async (it: number): Promise<number> => {
+    const epoch = Math.floor(it / itersPerEpoch);
+    const t0 = performance.now();
+    const batch = (await batches.next()).value as MultiCropBatch;
+    const t1 = performance.now();
+    const crops = toTensors(batch.crops);
+    let r: StepResult;
+    try {
+      r = trainer.step(crops, it, epoch);
+    } finally {
+      for (const c of crops) c.dispose();
     }
-  } catch (e) {
-    if (!(e instanceof NonFiniteLossError)) throw e;
-    status = 'nan';
-    message = e.message;
-  } finally {
-    bar?.stop();
-    if (opts.handleSigint ?? true) process.off('SIGINT', onSigint);
-    await loader.close();
-  }
-  if (status === 'nan') {
-    log(`\n${message}`);
-  } else {
-    save();
-    if (status === 'done') {
-      evaluateKnn(progress.iteration);
-      save();
-      exportTeacher(out, nets, cfg);
-    } else {
-      log(`\nsaved ${ckPath} at iteration ${progress.iteration}; continue with: dinots train --resume --out ${out}`);
+    // Let the event loop run (worker replies, SIGINT).
+    await new Promise((res) => setImmediate(res));
+    const t2 = performance.now();
+    loaderS += (t1 - t0) / 1000;
+    modelS += (t2 - t1) / 1000;
+    stepsHere++;
+    const line = {
+      it, epoch, ...r,
+      step_s: (t2 - t0) / 1000, loader_s: (t1 - t0) / 1000, model_s: (t2 - t1) / 1000,
+      images_per_s: B / ((t2 - t0) / 1000), time: new Date().toISOString(),
+    };
+    appendJsonLine(out, 'metrics.jsonl', line);
+    if (!warnedCollapse && it > Math.min(50, total / 2) && lossAtLogK(r.loss, cfg.out_dim)) {
+      warnedCollapse = true;
+      log(`\nwarning: the loss sits at ln K = ${Math.log(cfg.out_dim).toFixed(3)} (teacher entropy ${r.teacher_entropy.toFixed(3)}): the teacher output is uniform, training has collapsed. Lower --teacher_temp or raise --momentum_teacher.`);
     }
-  }
+    const ls = loader.stats();
+    const loaderImgs = ls.workerMsPerImage > 0 ? (1000 / ls.workerMsPerImage) * Math.max(1, cfg.num_workers) : Infinity;
+    bar?.update(it + 1, { epoch, loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / (loaderS + modelS), loaderImgs, modelImgs: (B * stepsHere) / modelS, entropy: r.teacher_entropy });
+    return (t2 - t0) / 1000;
+  };
+  const { status, message } = await runSteps({
+    progress, total, itersPerEpoch, settings: cfg, plannedBy: plan.planned_by, opts, log, knn, step, evaluateKnn, save,
+    exportResult: () => exportBackbone(out, 'teacher_backbone', nets.teacher.backbone),
+    resumeHint: `dinots train --resume --out ${out}`,
+    close: async () => {
+      bar?.stop();
+      await loader.close();
+    },
+  });
   const steps = progress.iteration - startIteration;
   return {
-    status, out, config: cfg, plan, iteration: progress.iteration, backend, knn: knnHistory, knnRawPixels,
+    status, out, config: cfg, plan, iteration: progress.iteration, backend, knn: knn.history, knnRawPixels: knn.rawPixels,
     imagesPerSecond: steps > 0 ? (B * stepsHere) / (loaderS + modelS) : 0,
     loaderSeconds: stepsHere ? loaderS / stepsHere : 0, modelSeconds: stepsHere ? modelS / stepsHere : 0,
     trainSeconds: progress.train_seconds, skippedFiles: Math.max(skipped.length, loader.stats().skipped), skippedPaths: skipped, datasetSize: dataset.length, message, networks: nets,
@@ -340,7 +243,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     });
     const rngState = nets.student.backbone.dropPathRng.getState();
     const times: number[] = [];
-    const probeBatches = batchesFrom(0);
+    const probeBatches = batchesFrom(loader, 0);
     for (let i = 0; i < probeIters; i++) {
       const t0 = performance.now();
       const batch = (await probeBatches.next()).value as MultiCropBatch;
@@ -363,12 +266,6 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
   }
 }
 
-/** The teacher backbone under the official key names, as .pth (torch.save(state_dict)) and safetensors. */
-function exportTeacher(out: string, nets: DinoNetworks, cfg: TrainConfig): void {
-  const sd = nets.teacher.backbone.stateDict();
-  savePth(join(out, 'teacher_backbone.pth'), sd);
-  saveSafetensors(join(out, 'teacher_backbone.safetensors'), sd, {}, { ...backboneConfig(cfg), dropPathRate: 0 });
-}
-
 export { disposeNetworks };
+export type { KnnPoint, RunOptions };
 export type { Dataset };

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { HostTensor, StateDict } from '../../src/checkpoint/types.js';
+import { concatArrays } from '../../src/util/arrays.js';
 
 export const FIXTURES = process.env.DINOTS_FIXTURES ?? join(new URL('../..', import.meta.url).pathname, '..', 'shared', 'conformance', 'fixtures');
 export const CKPTS = join(FIXTURES, 'checkpoints');
@@ -106,11 +107,5 @@ export function rawZip(entries: RawZipEntry[]): Uint8Array {
 export function concatBytes(...parts: (Uint8Array | number[] | string)[]): Uint8Array {
   const enc = new TextEncoder();
   const bufs = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p instanceof Uint8Array ? p : Uint8Array.from(p)));
-  const out = new Uint8Array(bufs.reduce((s, b) => s + b.length, 0));
-  let o = 0;
-  for (const b of bufs) {
-    out.set(b, o);
-    o += b.length;
-  }
-  return out;
+  return concatArrays(Uint8Array, bufs);
 }

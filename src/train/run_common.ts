@@ -1,0 +1,263 @@
+// The run machinery both recipes share (run.ts for DINO v1, dinov2_run.ts for DINOv2 and distillation): the run
+// folder, progress bookkeeping, batches from any iteration on, Ctrl-C handling, the k-NN monitor and the final export.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { saveSafetensors } from '../checkpoint/index.js';
+import { savePth } from '../checkpoint/pth_write.js';
+import { parseDatasetSpec } from '../data/datasets.js';
+import type { MultiCropBatch, MultiCropLoader } from '../data/loader.js';
+import type { VisionTransformer } from '../models/vit.js';
+import { NonFiniteLossError } from './dino_trainer.js';
+import { features, knnScore, prepareKnnSplit, rawPixelKnn, type KnnSplit } from './knn_monitor.js';
+import type { RunSettings } from './run_settings.js';
+import { CHECKPOINT_FILE, type TrainProgress } from './run_checkpoint.js';
+
+export interface KnnPoint {
+  iteration: number;
+  top1: number;
+  top5: number;
+}
+
+export type Log = (line: string) => void;
+
+/** How a run is driven (both recipes). */
+export interface RunOptions {
+  out: string;
+  resume?: boolean;
+  /** Stop (as on SIGINT: save, return 'interrupted') after this many iterations of this process. For tests. */
+  stopAfter?: number;
+  /** Skip the k-NN evaluations (tests). */
+  skipKnn?: boolean;
+  /** Write progress lines / bar (default true). */
+  progress?: boolean;
+  log?: Log;
+  /** Handle SIGINT (default true). */
+  handleSigint?: boolean;
+}
+
+export const stderrLog: Log = (s) => process.stderr.write(`${s}\n`);
+
+/** Starts a new run folder: refuses one that already holds a run, writes config.json. */
+export function createRunFolder(out: string, config: object): void {
+  if (existsSync(join(out, CHECKPOINT_FILE))) {
+    throw new Error(`${out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it or choose another --out`);
+  }
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'config.json'), `${JSON.stringify(config, null, 1)}\n`);
+}
+
+/** The config.json of a run folder being resumed. */
+export function readRunFolderConfig(out: string): Record<string, unknown> {
+  const p = join(out, 'config.json');
+  if (!existsSync(p)) throw new Error(`--resume: ${out} has no config.json (is it a run folder?)`);
+  return JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+}
+
+/** Reads a run folder's config.json; its `recipe` must match. */
+export function readRunConfig(out: string, recipe: string): Record<string, unknown> {
+  const j = readRunFolderConfig(out);
+  if (j.recipe !== recipe) throw new Error(`--resume: ${out} is a '${String(j.recipe ?? 'dino')}' run, not '${recipe}'; resume it with the command that started it`);
+  return j;
+}
+
+/** The progress of a run that has not started. */
+export function freshProgress(plan: { total_iterations: number }, itersPerEpoch: number): TrainProgress {
+  return { iteration: 0, epoch: 0, epoch_iteration: 0, train_seconds: 0, rng: {}, total_iterations: plan.total_iterations, iters_per_epoch: itersPerEpoch, plan };
+}
+
+/** Records that iteration `it` finished after `seconds`. */
+export function advanceProgress(progress: TrainProgress, it: number, itersPerEpoch: number, seconds: number): void {
+  progress.iteration = it + 1;
+  progress.epoch = Math.floor((it + 1) / itersPerEpoch);
+  progress.epoch_iteration = (it + 1) % itersPerEpoch;
+  progress.train_seconds += seconds;
+}
+
+/** A message when a time-planned run has used its budget plus 10% (steps were slower than measured), else null. */
+export function timeBudgetReached(minutes: number | null, plannedBy: string, progress: TrainProgress, total: number): string | null {
+  if (minutes === null || plannedBy !== 'time' || progress.train_seconds < minutes * 60 * 1.1) return null;
+  return `time budget reached at iteration ${progress.iteration} of ${total} planned (steps were slower than measured)`;
+}
+
+/** Batches from global iteration `start` on, across epochs (the loader prefetches in its workers). */
+export async function* batchesFrom(loader: MultiCropLoader, start: number): AsyncGenerator<MultiCropBatch> {
+  const perEpoch = loader.iterationsPerEpoch;
+  for (let epoch = Math.floor(start / perEpoch); ; epoch++) {
+    yield* loader.epoch(epoch, epoch === Math.floor(start / perEpoch) ? start % perEpoch : 0);
+  }
+}
+
+/** Appends one JSON line to a file of the run folder. */
+export function appendJsonLine(out: string, file: string, line: object): void {
+  appendFileSync(join(out, file), `${JSON.stringify(line)}\n`);
+}
+
+/**
+ * Ctrl-C asks the loop to stop after the running step (it then saves); a second Ctrl-C exits without saving.
+ * With `enabled` false nothing is installed and `requested()` stays false.
+ */
+export function watchSigint(log: Log, enabled: boolean): { requested: () => boolean; release: () => void } {
+  let stop = false;
+  const onSigint = () => {
+    if (stop) {
+      log('second Ctrl-C: exiting without saving');
+      process.exit(130);
+    }
+    stop = true;
+    log('\nCtrl-C: finishing this step, saving a checkpoint, then exiting (press again to abort without saving)');
+  };
+  if (enabled) process.on('SIGINT', onSigint);
+  return { requested: () => stop, release: () => void (enabled && process.off('SIGINT', onSigint)) };
+}
+
+/**
+ * k-NN top-1/top-5 of a backbone's CLS features at a few points of the run: the bank and queries are prepared once,
+ * evaluated at iteration 0, `knn_evals` evenly spaced points and the end; results go to knn.jsonl and the progress.
+ */
+export class KnnMonitor {
+  readonly history: KnnPoint[];
+  rawPixels: { top1: number; top5: number } | null;
+  train: KnnSplit | null = null;
+  test: KnnSplit | null = null;
+  private readonly points: Set<number>;
+
+  constructor(
+    private readonly settings: RunSettings,
+    private readonly seed: number,
+    private readonly cropSize: number,
+    private readonly out: string,
+    private readonly total: number,
+    progress: TrainProgress,
+    private readonly log: Log,
+  ) {
+    this.history = (progress.knn as KnnPoint[] | undefined) ?? [];
+    this.rawPixels = (progress.knn_raw_pixels as KnnMonitor['rawPixels'] | undefined) ?? null;
+    this.points = new Set<number>([0, total]);
+    for (let i = 1; i <= settings.knn_evals; i++) this.points.add(Math.round((i * total) / (settings.knn_evals + 1)));
+  }
+
+  /** Loads the bank and queries (unless skipped or not configured) and scores raw pixels once per run. */
+  async prepare(skip: boolean): Promise<void> {
+    const s = this.settings;
+    if (skip || !s.knn_train || !s.knn_test) return;
+    const t0 = Date.now();
+    const evalTf = { cropSize: this.cropSize, resizeSize: Math.round((this.cropSize * 256) / 224) };
+    this.train = await prepareKnnSplit(await parseDatasetSpec(s.knn_train), s.knn_train_size, this.seed, evalTf);
+    this.test = await prepareKnnSplit(await parseDatasetSpec(s.knn_test), s.knn_test_size, this.seed + 1, evalTf);
+    if (!this.rawPixels) this.rawPixels = rawPixelKnn(this.train, this.test, s.knn_k, s.knn_temperature);
+    this.log(`k-NN: bank ${this.train.labels.length} of ${s.knn_train}, queries ${this.test.labels.length} of ${s.knn_test}; raw pixels top-1 ${this.rawPixels.top1.toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+
+  /** True at the evaluation points inside the run (the end is evaluated after the final save). */
+  due(iteration: number): boolean {
+    return this.points.has(iteration) && iteration !== this.total;
+  }
+
+  /** Scores `backbone` (named `label` in the log) at `iteration`, once per iteration. */
+  evaluate(iteration: number, backbone: VisionTransformer, label: string): void {
+    const { train, test } = this;
+    if (!train || !test || this.history.some((p) => p.iteration === iteration)) return;
+    const { knn_k: k, knn_temperature: T } = this.settings;
+    const t0 = Date.now();
+    const s = knnScore(features(backbone, train, this.cropSize), train.labels, features(backbone, test, this.cropSize), test.labels, k, T);
+    this.history.push({ iteration, ...s });
+    appendJsonLine(this.out, 'knn.jsonl', { iteration, top1: s.top1, top5: s.top5, k, T });
+    this.log(`k-NN (${label} CLS, k=${k}) at iteration ${iteration}: top-1 ${s.top1.toFixed(2)}%, top-5 ${s.top5.toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+
+  /** Puts the history into the progress saved with a checkpoint. */
+  saveInto(progress: TrainProgress): void {
+    progress.knn = this.history;
+    progress.knn_raw_pixels = this.rawPixels;
+  }
+}
+
+/** A backbone under the official key names, as `<name>.pth` (torch.save(state_dict)) and `<name>.safetensors`. */
+export function exportBackbone(out: string, name: string, backbone: VisionTransformer): void {
+  const sd = backbone.stateDict();
+  savePth(join(out, `${name}.pth`), sd);
+  saveSafetensors(join(out, `${name}.safetensors`), sd, {}, { ...backbone.config, dropPathRate: 0 });
+}
+
+export type RunStatus = 'done' | 'interrupted' | 'nan';
+
+/** What the shared step loop needs from a recipe. */
+export interface StepLoop {
+  progress: TrainProgress;
+  total: number;
+  itersPerEpoch: number;
+  settings: RunSettings;
+  plannedBy: string;
+  opts: RunOptions;
+  log: Log;
+  knn: KnnMonitor;
+  /** One training iteration `it` (batch, step, metrics line, progress bar); resolves to its seconds. */
+  step(it: number): Promise<number>;
+  evaluateKnn(iteration: number): void;
+  /** Writes checkpoint.safetensors with the current progress. */
+  save(): void;
+  /** After a finished run's final save: the exported backbone. */
+  exportResult(): void;
+  /** How to continue an interrupted run, e.g. `dinots train --resume --out runs/a`. */
+  resumeHint: string;
+  /** Stops the progress bar and the loader (also when a step throws). */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs steps until the plan is done, Ctrl-C, `opts.stopAfter` steps, the time budget, or a non-finite loss;
+ * evaluates k-NN at its points and checkpoints at epoch ends and every `checkpoint_minutes`. At the end: save, and
+ * for a finished run the final k-NN, another save and the export.
+ */
+export async function runSteps(l: StepLoop): Promise<{ status: RunStatus; message?: string }> {
+  const { progress, opts, log, knn } = l;
+  const total = l.total;
+  const sigint = watchSigint(log, opts.handleSigint ?? true);
+  let status: RunStatus = 'done';
+  let message: string | undefined;
+  let lastSave = Date.now();
+  let steps = 0;
+  try {
+    while (progress.iteration < total) {
+      if (sigint.requested() || (opts.stopAfter !== undefined && steps >= opts.stopAfter)) {
+        status = 'interrupted';
+        break;
+      }
+      const budget = timeBudgetReached(l.settings.minutes, l.plannedBy, progress, total);
+      if (budget) {
+        message = budget;
+        log(message);
+        break;
+      }
+      const it = progress.iteration;
+      const seconds = await l.step(it);
+      steps++;
+      advanceProgress(progress, it, l.itersPerEpoch, seconds);
+      if (knn.due(progress.iteration)) l.evaluateKnn(progress.iteration);
+      if (progress.epoch_iteration === 0 || Date.now() - lastSave > l.settings.checkpoint_minutes * 60_000) {
+        l.save();
+        lastSave = Date.now();
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof NonFiniteLossError)) throw e;
+    status = 'nan';
+    message = e.message;
+  } finally {
+    sigint.release();
+    await l.close();
+  }
+  if (status === 'nan') {
+    log(`\n${message}`);
+  } else {
+    l.save();
+    if (status === 'done') {
+      l.evaluateKnn(progress.iteration);
+      l.save();
+      l.exportResult();
+    } else {
+      log(`\nsaved ${join(opts.out, CHECKPOINT_FILE)} at iteration ${progress.iteration}; continue with: ${l.resumeHint}`);
+    }
+  }
+  return { status, message };
+}
