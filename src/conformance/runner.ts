@@ -110,6 +110,7 @@ async function runOne(
   });
   const tensors: TensorResult[] = [];
   if (emitted.size === 0) emitted.set('default', new Map());
+  const primary = emitted.has('default') ? 'default' : emitted.keys().next().value!;
   for (const [variant, outs] of emitted) {
     for (const t of expected) {
       const entry = manifest.tensors[t]!;
@@ -124,8 +125,13 @@ async function runOne(
       const atolFile = entry.atol_file ? toFloat64(readTensor(dir, { ...entry, file: entry.atol_file, dtype: 'float32' })) : undefined;
       tensors.push({ tensor: t, variant, tolerance: tol, ...compareTensor(ref, ours, entry, atolFile) });
       if (outDir) {
-        (written[variant] ??= {})[t] = { file: `tensors/${t}.bin`, dtype: ours.dtype, shape: ours.shape, role: entry.role };
-        writeTensor(variant === 'default' ? outDir : join(outDir, 'variants', variant), `tensors/${t}.bin`, ours);
+        // The top-level folder gets one complete set (the 'default' variant, else the fixture's first one) so that
+        // compare.py can check it directly; every named variant is also written under variants/<name>/.
+        const targets = variant === primary ? ['default', variant] : [variant];
+        for (const v of new Set(targets)) {
+          (written[v] ??= {})[t] = { file: `tensors/${t}.bin`, dtype: ours.dtype, shape: ours.shape, role: entry.role };
+          writeTensor(v === 'default' ? outDir : join(outDir, 'variants', v), `tensors/${t}.bin`, ours);
+        }
       }
     }
   }
