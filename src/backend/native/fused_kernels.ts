@@ -66,16 +66,46 @@ function attnDims(q: TensorInfo, v: TensorInfo) {
   return { B: sizeOf(q.shape.slice(0, -2)), T: q.shape[r - 2]!, S: v.shape[r - 2]!, d: q.shape[r - 1]!, dv: v.shape[r - 1]! };
 }
 
+type F32 = Float32Array;
+interface AttnShape { B: number; T: number; S: number; d: number; dv: number }
+
+/** probs = softmax(scale·q·kᵀ), out = probs·v over B independent [T, d] × [S, d] × [S, dv] problems. */
+function attentionCore(addon: NativeAddon, q: F32, k: F32, v: F32, probs: F32, out: F32, { B, T, S, d, dv }: AttnShape, scale: number) {
+  addon.matmul(q, k, probs, B, B, T, d, S, false, true, null, 0, 0);
+  addon.softmax(probs, B * T, S, probs, scale);
+  addon.matmul(probs, v, out, B, B, T, S, dv, false, false, null, 0, 0);
+}
+
+/** The backward of attentionCore into dq, dk, dv; `dprobs` is an extra upstream gradient on the probabilities. */
+function attentionGradCore(
+  addon: NativeAddon,
+  t: { q: F32; k: F32; v: F32; probs: F32; dout: F32; dprobs: F32 | null },
+  g: { dq: F32; dk: F32; dv: F32 },
+  { B, T, S, d, dv }: AttnShape,
+  scale: number,
+) {
+  const dP = allocF32(B * T * S);
+  addon.matmul(t.probs, t.dout, g.dv, B, B, S, T, dv, true, false, null, 0, 0); // dV = Pᵀ·dO
+  addon.matmul(t.dout, t.v, dP, B, B, T, dv, S, false, true, null, 0, 0); // dP = dO·Vᵀ
+  if (t.dprobs) {
+    const shape = [B * T * S];
+    addon.binary(BINARY.Add, dP, shape, t.dprobs, shape, dP, shape);
+  }
+  addon.softmaxGrad(t.probs, dP, B * T, S, dP, scale); // dS (includes the scale)
+  addon.matmul(dP, t.k, g.dq, B, B, T, S, d, false, false, null, 0, 0); // dQ = dS·K
+  addon.matmul(dP, t.q, g.dk, B, B, S, T, d, true, false, null, 0, 0); // dK = dSᵀ·Q
+  recycle(dP);
+}
+
 /** {q, k, v}, {scale, probsGrad} → [out [..., T, dv], probs [..., T, S]] */
 function attention(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const { q, k, v } = inputs as Record<string, TensorInfo>;
-    const { B, T, S, d, dv } = attnDims(q!, v!);
-    const qv = mustF32(backend, q!, 'q'), kv = mustF32(backend, k!, 'k'), vv = mustF32(backend, v!, 'v');
+    const dims = attnDims(q!, v!);
+    const { B, T, S, dv } = dims;
     const probs = allocF32(B * T * S), out = allocF32(B * T * dv);
-    addon.matmul(qv, kv, probs, B, B, T, d, S, false, true, null, 0, 0);
-    addon.softmax(probs, B * T, S, probs, attrs.scale as number);
-    addon.matmul(probs, vv, out, B, B, T, S, dv, false, false, null, 0, 0);
+    const qv = mustF32(backend, q!, 'q'), kv = mustF32(backend, k!, 'k'), vv = mustF32(backend, v!, 'v');
+    attentionCore(addon, qv, kv, vv, probs, out, dims, attrs.scale as number);
     const lead = q!.shape.slice(0, -2);
     return [output(backend, [...lead, T, dv], out), output(backend, [...lead, T, S], probs)];
   };
@@ -85,21 +115,20 @@ function attention(addon: NativeAddon): NativeKernel {
 function attentionGrad(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const { q, k, v, probs, dout, dprobs } = inputs as Record<string, TensorInfo>;
-    const { B, T, S, d, dv } = attnDims(q!, v!);
-    const qv = mustF32(backend, q!, 'q'), kv = mustF32(backend, k!, 'k'), vv = mustF32(backend, v!, 'v');
-    const pv = mustF32(backend, probs!, 'probs'), gv = mustF32(backend, dout!, 'dout');
+    const dims = attnDims(q!, v!);
+    const { B, T, S, d, dv } = dims;
     const dq = allocF32(B * T * d), dk = allocF32(B * S * d), dV = allocF32(B * S * dv);
-    const dP = allocF32(B * T * S);
-    addon.matmul(pv, gv, dV, B, B, S, T, dv, true, false, null, 0, 0); // dV = Pᵀ·dO
-    addon.matmul(gv, vv, dP, B, B, T, dv, S, false, true, null, 0, 0); // dP = dO·Vᵀ
-    if (dprobs) {
-      const shape = [B * T * S];
-      addon.binary(BINARY.Add, dP, shape, mustF32(backend, dprobs, 'dprobs'), shape, dP, shape);
-    }
-    addon.softmaxGrad(pv, dP, B * T, S, dP, attrs.scale as number); // dS (includes the scale)
-    addon.matmul(dP, kv, dq, B, B, T, S, d, false, false, null, 0, 0); // dQ = dS·K
-    addon.matmul(dP, qv, dk, B, B, S, T, d, true, false, null, 0, 0); // dK = dSᵀ·Q
-    recycle(dP);
+    attentionGradCore(
+      addon,
+      {
+        q: mustF32(backend, q!, 'q'), k: mustF32(backend, k!, 'k'), v: mustF32(backend, v!, 'v'),
+        probs: mustF32(backend, probs!, 'probs'), dout: mustF32(backend, dout!, 'dout'),
+        dprobs: dprobs ? mustF32(backend, dprobs, 'dprobs') : null,
+      },
+      { dq, dk, dv: dV },
+      dims,
+      attrs.scale as number,
+    );
     return [output(backend, q!.shape, dq), output(backend, k!.shape, dk), output(backend, v!.shape, dV)];
   };
 }
@@ -123,9 +152,7 @@ function qkvAttention(addon: NativeAddon): NativeKernel {
     const heads = allocF32(3 * n), probs = allocF32(B * H * T * T), oh = allocF32(n), out = allocF32(n);
     addon.transpose(mustF32(backend, qkv, 'qkv'), [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
     const q = heads.subarray(0, n), k = heads.subarray(n, 2 * n), v = heads.subarray(2 * n);
-    addon.matmul(q, k, probs, B * H, B * H, T, hd, T, false, true, null, 0, 0);
-    addon.softmax(probs, B * H * T, T, probs, attrs.scale as number);
-    addon.matmul(probs, v, oh, B * H, B * H, T, T, hd, false, false, null, 0, 0);
+    attentionCore(addon, q, k, v, probs, oh, { B: B * H, T, S: T, d: hd, dv: hd }, attrs.scale as number);
     addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
     recycle(oh);
     return [output(backend, [B, T, D], out), output(backend, [B, H, T, T], probs), output(backend, [3, B, H, T, hd], heads)];
@@ -140,21 +167,17 @@ function qkvAttentionGrad(addon: NativeAddon): NativeKernel {
     const n = B * H * T * hd, BH = B * H;
     const hv = mustF32(backend, heads!, 'heads'), pv = mustF32(backend, probs!, 'probs');
     const q = hv.subarray(0, n), k = hv.subarray(n, 2 * n), v = hv.subarray(2 * n);
-    const dO = allocF32(n), dP = allocF32(BH * T * T), dh = allocF32(3 * n), dqkv = allocF32(3 * n);
+    const dO = allocF32(n), dh = allocF32(3 * n), dqkv = allocF32(3 * n);
     addon.transpose(mustF32(backend, dout!, 'dout'), [B, T, H, hd], [0, 2, 1, 3], dO);
-    const dq = dh.subarray(0, n), dk = dh.subarray(n, 2 * n), dv = dh.subarray(2 * n);
-    addon.matmul(pv, dO, dv, BH, BH, T, T, hd, true, false, null, 0, 0); // dV = Pᵀ·dO
-    addon.matmul(dO, v, dP, BH, BH, T, hd, T, false, true, null, 0, 0); // dP = dO·Vᵀ
-    if (dprobs) {
-      const shape = [BH * T * T];
-      addon.binary(BINARY.Add, dP, shape, mustF32(backend, dprobs, 'dprobs'), shape, dP, shape);
-    }
-    addon.softmaxGrad(pv, dP, BH * T, T, dP, attrs.scale as number); // dS (includes the scale)
-    addon.matmul(dP, k, dq, BH, BH, T, T, hd, false, false, null, 0, 0); // dQ = dS·K
-    addon.matmul(dP, q, dk, BH, BH, T, T, hd, true, false, null, 0, 0); // dK = dSᵀ·Q
+    attentionGradCore(
+      addon,
+      { q, k, v, probs: pv, dout: dO, dprobs: dprobs ? mustF32(backend, dprobs, 'dprobs') : null },
+      { dq: dh.subarray(0, n), dk: dh.subarray(n, 2 * n), dv: dh.subarray(2 * n) },
+      { B: BH, T, S: T, d: hd, dv: hd },
+      attrs.scale as number,
+    );
     addon.transpose(dh, [3, B, H, T, hd], [1, 3, 0, 2, 4], dqkv);
     recycle(dO);
-    recycle(dP);
     recycle(dh);
     return output(backend, [B, T, 3 * H * hd], dqkv);
   };
