@@ -4,9 +4,12 @@
 
 Times the forward pass (no_grad) and one training step (forward + backward + AdamW), float32, and prints one JSON line.
 Usage: OMP_WAIT_POLICY=PASSIVE python3 bench/torch_vit.py --img 224 --patch 16 --dim 384 --depth 12 --heads 6
-       [--batch 8] [--threads 2] [--iters 5] [--warmup 2]
+       [--batch 8] [--threads 2] [--iters 5] [--warmup 2] [--bf16]
+--bf16: forward and backward under torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN bf16 matmuls; AMX where the
+CPU has it), the counterpart of our --precision bf16.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -80,7 +83,9 @@ def main():
     for name, default in [("img", 224), ("patch", 16), ("dim", 384), ("depth", 12), ("heads", 6), ("batch", 8),
                           ("threads", os.cpu_count()), ("iters", 5), ("warmup", 2)]:
         p.add_argument(f"--{name}", type=int, default=default)
+    p.add_argument("--bf16", action="store_true")
     a = p.parse_args()
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = ViT(a.img, a.patch, a.dim, a.depth, a.heads)
@@ -89,17 +94,19 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.04)
 
     def forward():
-        with torch.no_grad():
+        with torch.no_grad(), cast():
             model(x)
 
     def train_step():
         opt.zero_grad(set_to_none=True)
-        (model(x) * r).sum().backward()
+        with cast():
+            loss = (model(x).float() * r).sum()
+        loss.backward()
         opt.step()
 
     fwd_best, fwd_med, fwd_cpu = timed(forward, a.warmup, a.iters)
     step_best, step_med, step_cpu = timed(train_step, a.warmup, a.iters)
-    print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(),
+    print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(), "bf16": a.bf16,
                       "forward_ms": fwd_best, "forward_median_ms": fwd_med,
                       "train_step_ms": step_best, "train_step_median_ms": step_med,
                       "forward_cpu_ms": fwd_cpu, "train_step_cpu_ms": step_cpu}))

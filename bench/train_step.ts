@@ -1,11 +1,13 @@
-// `npm run bench -- train-step [--model NAME] [--batch N] [--iters N] [--threads N] [--profile] [--no-torch] [--json]`
+// `npm run bench -- train-step [--model NAME] [--batch N] [--iters N] [--threads N] [--precision f32|bf16] [--profile]
+//    [--no-torch] [--json]`
 // Times our VisionTransformer (forward, and forward + backward + AdamW) on the native backend, and the same shapes
 // in PyTorch (bench/torch_vit.py), and prints ratios and GFLOP/s. With --json the last line is one JSON object.
+// --precision bf16: our bf16 matmuls against PyTorch under torch.autocast(bfloat16), both mixed precision.
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { tf, type Tensor } from '../src/backend/tf.js';
-import { initBackend, type BackendName } from '../src/backend/select.js';
+import { initBackend, setMatmulPrecision, type BackendName, type MatmulPrecision } from '../src/backend/select.js';
 import { adamwStep } from '../src/backend/adamw_kernel.js';
 import { nativeAddon } from '../src/backend/native/register.js';
 import { namedConfig, type ViTConfig } from '../src/models/config.js';
@@ -78,10 +80,10 @@ function openblasCoretype(): string | undefined {
 }
 
 /** Runs bench/torch_vit.py with the same thread count (OpenMP and OpenBLAS's own pool), passive waiting. */
-function torchBaseline(m: BenchModel, threads: number, iters: number): TorchTimes | null {
+function torchBaseline(m: BenchModel, threads: number, iters: number, bf16: boolean): TorchTimes | null {
   const c = m.config;
   const args = ['--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth,
-    '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters];
+    '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters, ...(bf16 ? ['--bf16'] : [])];
   const coretype = openblasCoretype();
   const env = {
     OPENBLAS_NUM_THREADS: String(threads),
@@ -92,7 +94,7 @@ function torchBaseline(m: BenchModel, threads: number, iters: number): TorchTime
   return runTorchBaseline<TorchTimes>('bench/torch_vit.py', args, env);
 }
 
-async function benchModel(m: BenchModel, o: { iters: number; threads: number; profile: boolean; torch: boolean }) {
+async function benchModel(m: BenchModel, o: { iters: number; threads: number; profile: boolean; torch: boolean; bf16: boolean }) {
   const c = m.config;
   const model = new VisionTransformer(c, { seed: 0 });
   const params = [...model.trainableParameters().values()];
@@ -123,7 +125,7 @@ async function benchModel(m: BenchModel, o: { iters: number; threads: number; pr
   if (o.profile) await printKernelProfile(trainStep, 'one train step', 20, 22);
   tf.dispose([x, r, ...mState, ...vState]);
   model.dispose();
-  const torch = o.torch ? torchBaseline(m, o.threads, o.iters) : null;
+  const torch = o.torch ? torchBaseline(m, o.threads, o.iters, o.bf16) : null;
   const fFlops = vitForwardFlops(c, m.batch), sFlops = trainStepFlops(c, m.batch);
   return {
     model: m.name, batch: m.batch, img: c.imgSize,
@@ -142,7 +144,7 @@ export async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       model: { type: 'string' }, batch: { type: 'string' }, iters: { type: 'string' }, threads: { type: 'string' },
-      backend: { type: 'string' }, profile: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, json: { type: 'boolean' },
+      backend: { type: 'string' }, precision: { type: 'string' }, profile: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, json: { type: 'boolean' },
     },
   });
   const batch = values.batch === undefined ? undefined : Number(values.batch);
@@ -150,12 +152,14 @@ export async function main(argv: string[]): Promise<void> {
   const iters = Number(values.iters ?? 5);
   if (values.threads) process.env.DINOTS_NUM_THREADS = values.threads; // read when the addon loads
   const backend = await initBackend((values.backend ?? 'native') as BackendName);
+  const precision = (values.precision ?? 'f32') as MatmulPrecision;
+  await setMatmulPrecision(precision);
   const threads = nativeAddon()?.getNumThreads() ?? 1;
   const models = values.model ? [parseModel(values.model, batch)] : defaultModels(batch);
-  console.log(`backend ${backend}, ${threads} threads, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`backend ${backend}, matmul ${precision}, ${threads} threads, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const results = [];
   for (const m of models) {
-    const res = await benchModel(m, { iters, threads, profile: values.profile ?? false, torch: !values['no-torch'] });
+    const res = await benchModel(m, { iters, threads, profile: values.profile ?? false, torch: !values['no-torch'], bf16: precision === 'bf16' });
     results.push(res);
     const ratio = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}x`);
     console.log(`${m.name} batch ${m.batch} @${m.config.imgSize}:`);
@@ -167,5 +171,5 @@ export async function main(argv: string[]): Promise<void> {
       ` train step ${res.train_step_cpu_ms.toFixed(0)} ms (torch ${res.torch_train_step_cpu_ms?.toFixed(0) ?? 'n/a'})`);
     console.log(`  contention: this process used ${res.cpu_share.toFixed(2)} cores of ${threads}; load average ${res.loadavg_before.toFixed(2)} → ${res.loadavg_after.toFixed(2)}`);
   }
-  if (values.json) console.log(JSON.stringify({ backend, threads, ...results[0], models: results }));
+  if (values.json) console.log(JSON.stringify({ backend, precision, threads, ...results[0], models: results }));
 }

@@ -1,9 +1,36 @@
 // Backend selection: `native` (our N-API addon) when it is built, else `wasm`, else the pure-JS `cpu`.
 // Override with initBackend('cpu' | 'wasm' | 'native') or the DINOTS_BACKEND environment variable.
+// Matmul precision: f32 by default; DINOTS_PRECISION=bf16 (or the CLI's --precision bf16) opts into bf16 matmul
+// operands with f32 accumulation on the native backend: mixed precision, as torch.autocast(dtype=bfloat16) does for
+// linear layers. Parameters, optimizer state, norms, softmax and losses stay float32.
 import { tf } from './tf.js';
 
 export type BackendName = 'native' | 'wasm' | 'cpu';
+export type MatmulPrecision = 'f32' | 'bf16';
 let announced = false;
+let precision: MatmulPrecision = 'f32';
+
+/** The matmul precision in effect. */
+export function matmulPrecision(): MatmulPrecision {
+  return precision;
+}
+
+/** Sets the matmul precision; bf16 needs the native backend and a CPU with bf16 support (AVX512-BF16 or AMX). */
+export async function setMatmulPrecision(p: MatmulPrecision): Promise<void> {
+  if (p !== 'f32' && p !== 'bf16') throw new Error(`unknown precision '${p}' (DINOTS_PRECISION): use f32 or bf16`);
+  if (tf.getBackend() !== 'native') {
+    if (p === 'bf16') throw new Error(`bf16 matmul needs the native backend (now: ${tf.getBackend()}); build it with: npm run build:native`);
+    precision = p;
+    return;
+  }
+  const { loadAddon } = await import('./native/addon.js');
+  const addon = loadAddon();
+  addon.setMatmulPrecision(p);
+  if (p === 'bf16' && !/bf16|amx/.test(addon.cpuIsa()) && !announced) {
+    process.stderr.write(`dinots: this CPU (${addon.cpuIsa()}) has no bf16 instructions; bf16 matmul is emulated and slower than f32\n`);
+  }
+  precision = p;
+}
 
 async function tryNative(): Promise<string | null> {
   try {
@@ -32,11 +59,11 @@ export async function initBackend(requested?: BackendName | 'auto'): Promise<Bac
     throw new Error(`unknown backend '${want}' (DINOTS_BACKEND): use native, wasm, cpu or auto`);
   }
   const current = tf.getBackend() as BackendName | undefined;
-  if (current && (want === current || (want === 'auto' && current === 'native'))) return current;
+  if (current && (want === current || (want === 'auto' && current === 'native'))) return withEnvPrecision(current);
 
   if (want === 'native' || want === 'auto') {
     const why = await tryNative();
-    if (why === null && (await tf.setBackend('native'))) return 'native';
+    if (why === null && (await tf.setBackend('native'))) return withEnvPrecision('native');
     if (want === 'native') throw new Error(`${why}. Build it with: npm run build:native (needs apt-get install g++ libdnnl-dev)`);
     if (!announced) {
       announced = true;
@@ -45,9 +72,15 @@ export async function initBackend(requested?: BackendName | 'auto'): Promise<Bac
   }
   if (want === 'wasm' || want === 'auto') {
     const why = await tryWasm();
-    if (why === null && (await tf.setBackend('wasm'))) return 'wasm';
+    if (why === null && (await tf.setBackend('wasm'))) return withEnvPrecision('wasm');
     if (want === 'wasm') throw new Error(why ?? 'wasm backend failed to initialise');
   }
   await tf.setBackend('cpu');
-  return 'cpu';
+  return withEnvPrecision('cpu');
+}
+
+async function withEnvPrecision(backend: BackendName): Promise<BackendName> {
+  const p = process.env.DINOTS_PRECISION as MatmulPrecision | undefined;
+  if (p && p !== precision) await setMatmulPrecision(p);
+  return backend;
 }

@@ -13,7 +13,13 @@ program
   .name('dinots')
   .description('DINO and DINOv2 self-supervised Vision Transformers in TypeScript')
   .option('--backend <name>', 'tensor backend: native, wasm, cpu or auto (env DINOTS_BACKEND)', 'auto')
-  .showHelpAfterError();
+  .option('--precision <p>', 'matmul precision: f32, or bf16 mixed precision on the native backend (AMX/AVX512-BF16 CPUs; env DINOTS_PRECISION)')
+  .showHelpAfterError()
+  // Commands start their backend themselves; the precision travels through the environment to initBackend.
+  .hook('preAction', (cmd) => {
+    const p = cmd.opts().precision as string | undefined;
+    if (p) process.env.DINOTS_PRECISION = p;
+  });
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 for (const f of readdirSync(dir).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort()) {

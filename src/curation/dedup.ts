@@ -34,7 +34,7 @@ export interface DedupOptions {
   keyBlock?: number;
   /** HNSW settings when index is 'ann'. */
   ann?: Omit<AnnOptions, 'k' | 'excludeSelf'>;
-  /** Exact search: called after each key block with (keys done, total keys). */
+  /** Progress of the k-NN graph: (done, total) after each key block (exact) or batch added / searched (ann). */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -67,7 +67,7 @@ export function nearestNeighbours(
     onProgress?: (done: number, total: number) => void;
   },
 ): TopK {
-  if (opts.index === 'ann') return annTopK(queries, keys, { ...opts.ann, k: opts.k, excludeSelf: opts.excludeSelf });
+  if (opts.index === 'ann') return annTopK(queries, keys, { ...opts.ann, k: opts.k, excludeSelf: opts.excludeSelf, onProgress: opts.onProgress });
   return topkInnerProduct(queries, keys, opts.k, opts);
 }
 

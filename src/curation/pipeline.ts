@@ -183,7 +183,15 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
           }
         }
       }
-      const dd = deduplicate(x, { threshold: params.threshold, k: params.k, keep: params.keep, index });
+      // Minutes at 100k+ vectors: say how far the k-NN graph is, every 10%.
+      const t0 = performance.now();
+      let shown = 0;
+      const onProgress = (done: number, total: number) => {
+        if (x.rows < 50_000 || done / total - shown < 0.1) return;
+        shown = done / total;
+        log(`dedup: ${index} k-NN graph ${(shown * 100).toFixed(0)}% after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      };
+      const dd = deduplicate(x, { threshold: params.threshold, k: params.k, keep: params.keep, index, onProgress });
       const group = new Int32Array(x.rows).fill(-1);
       dd.groups.forEach((g, gi) => g.forEach((r) => (group[r] = gi)));
       const status = Array.from({ length: x.rows }, (_, i) => {

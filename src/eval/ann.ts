@@ -1,9 +1,11 @@
 // Approximate k-nearest neighbours by inner product with a usearch HNSW index (cosine for unit rows), for sets beyond
 // what exact blocked search (topk.ts) can afford: curation dedup at scale and `dinots retrieve --approx`.
 // Results have topk.ts's layout; slots the graph search did not fill stay empty (-1, -Infinity).
+// Given the f32 keys, candidates are re-scored exactly and re-ranked: with f16 / i8 storage usearch's distances are
+// approximate (i8 'ip' distances are not even on the cosine scale), and a dedup threshold needs true cosines.
 // usearch's ESM entry fails to load under Node 20, so it is required through createRequire (node-ecosystem.md §4).
 import { createRequire } from 'node:module';
-import type { Matrix } from '../util/matrix.js';
+import { dot, rowOf, type Matrix } from '../util/matrix.js';
 import type { TopK } from './topk.js';
 
 interface UsearchMatches {
@@ -42,6 +44,8 @@ export interface AnnIndexOptions {
   batch?: number;
   /** usearch threads (0 = all). */
   threads?: number;
+  /** Called after each batch of vectors added (buildIndex) or searched (searchIndex) with (done, total). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface AnnOptions extends AnnIndexOptions {
@@ -75,12 +79,16 @@ export function buildIndex(keys: Matrix, opts: AnnIndexOptions = {}): UsearchInd
     const ids = new BigUint64Array(e - s);
     for (let i = s; i < e; i++) ids[i - s] = BigInt(i);
     index.add(ids, keys.data.slice(s * keys.cols, e * keys.cols), opts.threads ?? 0);
+    opts.onProgress?.(e, keys.rows);
   }
   return index;
 }
 
-/** Approximate top-k by inner product against a built index (same layout as topkInnerProduct's result). */
-export function searchIndex(index: UsearchIndex, queries: Matrix, opts: AnnOptions): TopK {
+/**
+ * Approximate top-k by inner product against a built index (same layout as topkInnerProduct's result).
+ * With `exactKeys` (the indexed rows, f32) the candidates' scores are exact inner products, re-ranked.
+ */
+export function searchIndex(index: UsearchIndex, queries: Matrix, opts: AnnOptions, exactKeys?: Matrix): TopK {
   const excludeSelf = opts.excludeSelf ?? false;
   const size = index.size();
   const k = Math.min(opts.k, Math.max(0, size - (excludeSelf ? 1 : 0)));
@@ -103,12 +111,28 @@ export function searchIndex(index: UsearchIndex, queries: Matrix, opts: AnnOptio
         const key = Number(m.keys[(q - s) * ask + j]);
         if (excludeSelf && key === q) continue;
         res.indices[q * k + w] = key;
-        res.scores[q * k + w] = 1 - m.distances[(q - s) * ask + j]!; // usearch 'ip' distance is 1 - dot
+        res.scores[q * k + w] = exactKeys
+          ? dot(rowOf(queries, q), rowOf(exactKeys, key))
+          : 1 - m.distances[(q - s) * ask + j]!; // usearch 'ip' distance is 1 - dot
         w++;
       }
+      if (exactKeys) rerank(res, q, w);
     }
+    opts.onProgress?.(e, queries.rows);
   }
   return res;
+}
+
+/** Sorts query q's first `filled` slots by score, descending; equal scores by lower key index (topk.ts's rule). */
+function rerank(res: TopK, q: number, filled: number): void {
+  const base = q * res.k;
+  const order = Array.from({ length: filled }, (_, j) => j);
+  const idx = res.indices.slice(base, base + filled), sc = res.scores.slice(base, base + filled);
+  order.sort((a, b) => sc[b]! - sc[a]! || idx[a]! - idx[b]!);
+  for (let j = 0; j < filled; j++) {
+    res.indices[base + j] = idx[order[j]!]!;
+    res.scores[base + j] = sc[order[j]!]!;
+  }
 }
 
 /** Builds an index over `keys` (unless `prebuilt` is given) and searches it. */
@@ -116,5 +140,9 @@ export function annTopK(queries: Matrix, keys: Matrix, opts: AnnOptions, prebuil
   if (queries.cols !== keys.cols) {
     throw new Error(`ann: queries have ${queries.cols} dims but keys have ${keys.cols}; embed both with the same model`);
   }
-  return searchIndex(prebuilt ?? buildIndex(keys, opts), queries, opts);
+  // One progress scale over both phases: adding the keys, then searching the queries.
+  const total = (prebuilt ? 0 : keys.rows) + queries.rows;
+  const p = opts.onProgress;
+  const index = prebuilt ?? buildIndex(keys, { ...opts, onProgress: p && ((done) => p(done, total)) });
+  return searchIndex(index, queries, { ...opts, onProgress: p && ((done) => p(total - queries.rows + done, total)) }, keys);
 }

@@ -109,9 +109,11 @@ export const V2_PRESETS: Record<string, YamlMap> = {
 };
 
 /** Extra small architectures of the presets (dinots-only sizes, v2 family). */
-const EXTRA_ARCHS: Record<string, { embedDim: number; depth: number; numHeads: number }> = {
+export const EXTRA_ARCHS: Record<string, { embedDim: number; depth: number; numHeads: number }> = {
   /** Test-sized. */
   vit_pico: { embedDim: 32, depth: 2, numHeads: 2 },
+  /** The `dinots train` default model (DEFAULT_CONFIG: vit_nano_p4_28 narrowed to 64-d, depth 3, 2 heads). */
+  vit_mini_p4_28: { embedDim: 64, depth: 3, numHeads: 2 },
   vit_nano_p4_28: { embedDim: 96, depth: 4, numHeads: 3 },
   vit_micro_p4_28: { embedDim: 192, depth: 6, numHeads: 3 },
 };

@@ -65,6 +65,26 @@ test('usearch ANN finds the exact neighbours on easy clustered data', () => {
   for (let i = 0; i < x.rows; i++) assert.notEqual(got.indices[i * 5], i);
 });
 
+test('usearch ANN with i8 / f16 storage still reports exact cosines, best first, with progress', () => {
+  const { x } = clusteredVectors(1200, 48, 20, 0.5, 9);
+  for (const quantization of ['i8', 'f16'] as const) {
+    const seen: [number, number][] = [];
+    const got = annTopK(x, x, { k: 4, excludeSelf: true, quantization, batch: 500, onProgress: (d, t) => seen.push([d, t]) });
+    for (let i = 0; i < x.rows; i++) {
+      for (let m = 0; m < 4; m++) {
+        const j = got.indices[i * 4 + m]!;
+        if (j < 0) continue;
+        let dot = 0;
+        for (let c = 0; c < 48; c++) dot += x.data[i * 48 + c]! * x.data[j * 48 + c]!;
+        assert.ok(Math.abs(got.scores[i * 4 + m]! - dot) < 1e-5, `${quantization}: row ${i} neighbour ${j}: score ${got.scores[i * 4 + m]} vs cosine ${dot}`);
+        if (m > 0) assert.ok(got.scores[i * 4 + m]! <= got.scores[i * 4 + m - 1]!, `${quantization}: row ${i} not sorted`);
+      }
+    }
+    // 3 add batches then 3 search batches, on one scale
+    assert.deepEqual(seen, [[500, 2400], [1000, 2400], [1200, 2400], [1700, 2400], [2200, 2400], [2400, 2400]]);
+  }
+});
+
 /** Every found cluster maps to exactly one true blob and back. */
 function recovers(found: Int32Array, truth: Int32Array, k: number): boolean {
   const map = new Map<number, number>();

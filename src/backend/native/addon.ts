@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 export interface NativeAddon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** Precision of every later matmul: 'f32', or 'bf16' operands with f32 accumulation (throws where unsupported). */
+  setMatmulPrecision(mode: 'f32' | 'bf16'): void;
+  /** The instruction set oneDNN uses here, e.g. 'avx512_core_amx'. */
+  cpuIsa(): string;
   /** a [batchA, M, K] (or [batchA, K, M] when transA), b [batchB, K, N] (or [batchB, N, K]), out [max batch, M, N]. */
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, M: number, K: number,
     N: number, transA: boolean, transB: boolean, bias: Float32Array | null, act: number, alpha: number): void;

@@ -1,0 +1,108 @@
+// Opt-in bf16 matmul precision on the native backend: results within bf16 rounding of float32, exact where the
+// operands are bf16-representable, gradients of the real ViT close to the cpu backend, and clear errors elsewhere.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../src/backend/tf.js';
+import { loadAddon } from '../../src/backend/native/addon.js';
+import { matmulPrecision, setMatmulPrecision } from '../../src/backend/select.js';
+import { namedConfig } from '../../src/models/config.js';
+import { VisionTransformer } from '../../src/models/vit.js';
+import { nativeSkip, rand } from './native_helpers.js';
+
+function bf16Skip(): string | false {
+  if (nativeSkip) return nativeSkip;
+  try {
+    loadAddon().setMatmulPrecision('bf16');
+    loadAddon().setMatmulPrecision('f32');
+    return false;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const skip = bf16Skip();
+
+after(async () => {
+  if (!skip) await setMatmulPrecision('f32');
+});
+
+/** ||a - b|| / ||b|| */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / (den || 1));
+}
+
+async function matmulBoth(run: () => tf.Tensor): Promise<{ f32: Float32Array; bf16: Float32Array }> {
+  await tf.setBackend('native');
+  await setMatmulPrecision('f32');
+  const f32 = tf.tidy(run).dataSync() as Float32Array;
+  await setMatmulPrecision('bf16');
+  const bf16 = tf.tidy(run).dataSync() as Float32Array;
+  await setMatmulPrecision('f32');
+  return { f32, bf16 };
+}
+
+test('bf16 matmul: transposes, batch broadcast, bias + GELU within bf16 rounding of f32', { skip }, async () => {
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[37, 53], [53, 29], false, false],
+    [[3, 53, 37], [3, 29, 53], true, true],
+    [[4, 2, 17, 64], [64, 31], false, false],
+    [[1, 40, 48], [5, 48, 24], false, false],
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    const a = tf.tensor(rand(sa, 1), sa), b = tf.tensor(rand(sb, 2), sb);
+    const { f32, bf16 } = await matmulBoth(() => tf.matMul(a, b, ta, tb));
+    const e = relErr(bf16, f32);
+    // Two operands rounded to 8 significant bits: ~2^-9 relative each; random signs make the sum's error ~that size.
+    assert.ok(e < 1e-2, `${sa} x ${sb}: relative error ${e}`);
+    assert.ok(e > 1e-6, `${sa} x ${sb}: bf16 gave the f32 result exactly (error ${e}): the bf16 path did not run`);
+    tf.dispose([a, b]);
+  }
+  const x = tf.tensor(rand([64, 96], 3), [64, 96]), w = tf.tensor(rand([96, 80], 4), [96, 80]), bias = tf.tensor(rand([80], 5), [80]);
+  const { f32, bf16 } = await matmulBoth(() => tf.fused.matMul({ a: x, b: w, bias, activation: 'relu' }));
+  assert.ok(relErr(bf16, f32) < 1e-2, `fused matmul: relative error ${relErr(bf16, f32)}`);
+  tf.dispose([x, w, bias]);
+});
+
+test('bf16 matmul is exact on bf16-representable operands (small integers)', { skip }, async () => {
+  const ints = (shape: number[], seed: number) => rand(shape, seed, -8, 8).map(Math.round);
+  const a = tf.tensor(ints([33, 70], 6), [33, 70]), b = tf.tensor(ints([70, 45], 7), [70, 45]);
+  const { f32, bf16 } = await matmulBoth(() => tf.matMul(a, b));
+  assert.deepEqual(Array.from(bf16), Array.from(f32));
+  tf.dispose([a, b]);
+});
+
+test('ViT nano in bf16: loss and gradients stay close to the float32 cpu backend', { skip }, async () => {
+  const lossAndGrads = async (backend: string, p: 'f32' | 'bf16') => {
+    await tf.setBackend(backend);
+    await setMatmulPrecision(p);
+    const model = new VisionTransformer(namedConfig('vit_nano_p4_28'), { seed: 3 });
+    model.train();
+    const params = [...model.trainableParameters().values()];
+    const x = tf.tensor(rand([2, 3, 28, 28], 7), [2, 3, 28, 28]);
+    const r = tf.tensor(rand([2, 96], 8), [2, 96]);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
+    const out = { loss: value.dataSync()[0]!, grads: params.map((q) => grads[q.name]!.dataSync().slice()) };
+    tf.dispose([x, r, value, ...Object.values(grads)]);
+    model.dispose();
+    await setMatmulPrecision('f32');
+    return out;
+  };
+  const ref = await lossAndGrads('cpu', 'f32');
+  const got = await lossAndGrads('native', 'bf16');
+  assert.ok(Math.abs(got.loss - ref.loss) <= 2e-2 * Math.abs(ref.loss) + 1e-2, `loss ${got.loss} vs ${ref.loss}`);
+  const errs = ref.grads.map((g, i) => relErr(got.grads[i]!, g));
+  assert.ok(Math.max(...errs) < 0.1, `worst parameter gradient relative error ${Math.max(...errs)}`);
+  assert.ok(errs.reduce((s, e) => s + e, 0) / errs.length < 0.03, `mean gradient relative error ${errs}`);
+});
+
+test('bf16 precision: clear errors for an unknown mode and for non-native backends', { skip: nativeSkip }, async () => {
+  await assert.rejects(setMatmulPrecision('fp8' as 'f32'), /unknown precision 'fp8'/);
+  await tf.setBackend('cpu');
+  await assert.rejects(setMatmulPrecision('bf16'), /bf16 matmul needs the native backend/);
+  assert.equal(matmulPrecision(), 'f32');
+  await tf.setBackend('native');
+});
