@@ -7,7 +7,9 @@
 //                                                                                            → runs/<tag>/distill_student
 // Prints one JSON summary (k-NN top-1 before/after, iterations, images/s) and writes it to runs/<tag>/summary.json.
 //   npx tsx bench/dinov2_mnist.ts [--minutes 4] [--teacher-minutes 6] [--batch 32] [--tag dinov2_mnist]
-//     [--student vit_nano_p4_28] [--teacher vit_micro_p4_28] [--teacher-recipe dinov2|dino] [--only dinov2,dino,teacher,distill]
+//     [--student vit_nano_p4_28] [--teacher vit_micro_p4_28] [--teacher-recipe dinov2|dino] [--distill-masking true|false]
+//     [--v2-set section.key=value,...]   (applied to the dinov2 and distill runs)
+//     [--only dinov2,dino,teacher,distill]
 // Archs: the v2 presets' names (vit_mini_p4_28 64-d depth 3, vit_nano_p4_28 96-d depth 4, vit_micro_p4_28 192-d depth 6).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +18,7 @@ import { distillRun } from '../src/train/distill.js';
 import { trainRun, disposeNetworks } from '../src/train/run.js';
 import { DEFAULT_CONFIG } from '../src/train/config.js';
 import { EXTRA_ARCHS } from '../src/train/dinov2_config.js';
+import { dottedOverrides } from '../src/train/yaml_config.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,6 +31,13 @@ const only = new Set(arg('only', 'dinov2,dino,teacher,distill').split(','));
 const studentArch = arg('student', 'vit_nano_p4_28');
 const teacherArch = arg('teacher', 'vit_micro_p4_28');
 const teacherRecipe = arg('teacher-recipe', 'dinov2');
+// The paper's distillation applies iBOT to every patch of the global crops (no masking); masking as in pretraining
+// makes a step cheaper (the iBOT head sees only the masked patches), so more steps fit the budget.
+const distillMasking = arg('distill-masking', 'false') === 'true';
+// Extra config for both DINOv2-loss student runs (from scratch and distilled), as --set pairs, e.g.
+// optim.base_lr=0.008,optim.layerwise_decay=1
+const v2Set = arg('v2-set', '');
+const v2Extra = v2Set ? [dottedOverrides(v2Set.split(','))] : [];
 for (const a of [studentArch, teacherArch]) if (!EXTRA_ARCHS[a]) throw new Error(`unknown arch ${a}: use ${Object.keys(EXTRA_ARCHS).join(', ')}`);
 if (teacherRecipe !== 'dinov2' && teacherRecipe !== 'dino') throw new Error('--teacher-recipe: dinov2 or dino');
 mkdirSync(root, { recursive: true });
@@ -58,8 +68,8 @@ const save = () => writeFileSync(summaryPath, `${JSON.stringify(summary, null, 1
 for (const [k, dir] of [['dinov2', 'v2_student'], ['dino', 'v1_student'], ['teacher', 'teacher'], ['distill', 'distill_student']]) if (only.has(k!)) rmSync(join(root, dir!), { recursive: true, force: true });
 
 if (only.has('dinov2')) {
-  const r = await trainDinov2Run('mnist-tiny', v2(minutes, studentArch), { out: join(root, 'v2_student'), progress: false });
-  summary.dinov2_student = v2Summary(r);
+  const r = await trainDinov2Run('mnist-tiny', [...v2(minutes, studentArch), ...v2Extra], { out: join(root, 'v2_student'), progress: false });
+  summary.dinov2_student = { set: v2Set || null, ...v2Summary(r) };
   disposeRunNetworks(r.nets);
   save();
 }
@@ -85,8 +95,8 @@ if (only.has('teacher')) {
 if (only.has('distill')) {
   const teacher = join(root, 'teacher');
   if (!existsSync(join(teacher, 'checkpoint.safetensors'))) throw new Error(`distill needs the teacher run ${teacher} (run with --only teacher first)`);
-  const r = await distillRun('mnist-tiny', v2(minutes, studentArch), { teacher, masking: false }, { out: join(root, 'distill_student'), progress: false });
-  summary.distill_student = v2Summary(r);
+  const r = await distillRun('mnist-tiny', [...v2(minutes, studentArch), ...v2Extra], { teacher, masking: distillMasking }, { out: join(root, 'distill_student'), progress: false });
+  summary.distill_student = { masking: distillMasking, set: v2Set || null, ...v2Summary(r) };
   disposeRunNetworks(r.nets);
   save();
 }

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import statistics
 import time
 
@@ -109,7 +110,8 @@ def main():
     print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(), "bf16": a.bf16,
                       "forward_ms": fwd_best, "forward_median_ms": fwd_med,
                       "train_step_ms": step_best, "train_step_median_ms": step_med,
-                      "forward_cpu_ms": fwd_cpu, "train_step_cpu_ms": step_cpu}))
+                      "forward_cpu_ms": fwd_cpu, "train_step_cpu_ms": step_cpu,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

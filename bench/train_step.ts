@@ -61,7 +61,7 @@ function timeIt(fn: () => void, warmup: number, iters: number) {
   return { ...stats(times), cpu: Math.min(...cpu), share };
 }
 
-interface TorchTimes { forward_ms: number; train_step_ms: number; forward_cpu_ms: number; train_step_cpu_ms: number }
+interface TorchTimes { forward_ms: number; train_step_ms: number; forward_cpu_ms: number; train_step_cpu_ms: number; peak_rss_mb: number }
 
 /**
  * OpenBLAS 0.3.21 does not recognise this VM's CPU ("Intel Xeon Processor") and falls back to its Prescott (SSE3)
@@ -122,6 +122,8 @@ async function benchModel(m: BenchModel, o: { iters: number; threads: number; pr
   const fwd = timeIt(forward, 1, o.iters);
   const step = timeIt(trainStep, 1, o.iters);
   const load1 = loadavg()[0]!;
+  // Peak RSS of this process so far (every model benchmarked before this one included: run one --model to compare).
+  const peakRssMB = process.resourceUsage().maxRSS / 1024;
   if (o.profile) await printKernelProfile(trainStep, 'one train step', 20, 22);
   tf.dispose([x, r, ...mState, ...vState]);
   model.dispose();
@@ -135,6 +137,7 @@ async function benchModel(m: BenchModel, o: { iters: number; threads: number; pr
     forward_ratio: torch ? fwd.best / torch.forward_ms : null, train_step_ratio: torch ? step.best / torch.train_step_ms : null,
     forward_cpu_ms: fwd.cpu, train_step_cpu_ms: step.cpu,
     torch_forward_cpu_ms: torch?.forward_cpu_ms ?? null, torch_train_step_cpu_ms: torch?.train_step_cpu_ms ?? null,
+    peak_rss_mb: peakRssMB, torch_peak_rss_mb: torch?.peak_rss_mb ?? null,
     cpu_share: step.share, loadavg_before: load0, loadavg_after: load1,
   };
 }
@@ -169,6 +172,7 @@ export async function main(argv: string[]): Promise<void> {
       ` | torch ${res.torch_train_step_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.train_step_ratio)}`);
     console.log(`  CPU time    forward ${res.forward_cpu_ms.toFixed(0)} ms (torch ${res.torch_forward_cpu_ms?.toFixed(0) ?? 'n/a'}),` +
       ` train step ${res.train_step_cpu_ms.toFixed(0)} ms (torch ${res.torch_train_step_cpu_ms?.toFixed(0) ?? 'n/a'})`);
+    console.log(`  peak RSS    ${res.peak_rss_mb.toFixed(0)} MB (torch ${res.torch_peak_rss_mb?.toFixed(0) ?? 'n/a'} MB; ours includes earlier models of this run)`);
     console.log(`  contention: this process used ${res.cpu_share.toFixed(2)} cores of ${threads}; load average ${res.loadavg_before.toFixed(2)} → ${res.loadavg_after.toFixed(2)}`);
   }
   if (values.json) console.log(JSON.stringify({ backend, precision, threads, ...results[0], models: results }));

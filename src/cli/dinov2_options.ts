@@ -3,6 +3,7 @@
 // and the end of a run (summary.json, report.html with an extra loss-terms chart, one result line).
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { matmulPrecision } from '../backend/select.js';
 import { parseDatasetSpec } from '../data/datasets.js';
 import type { V2RunResult } from '../train/dinov2_run.js';
 import { lineChartPng, readMetrics, smooth, writeReport } from '../train/report.js';
@@ -19,6 +20,10 @@ export function v2LayersFromCli(o: Record<string, unknown>, backend: string): Ya
   else if (o.epochs !== undefined) run.minutes = null;
   if (o.knnTrain !== undefined) run.knn_train = o.knnTrain as string;
   if (o.knnTest !== undefined) run.knn_test = o.knnTest as string;
+  // The v1 flags that are run settings here (run.* keys of the v2 config).
+  for (const key of ['knn_train_size', 'knn_test_size', 'knn_evals', 'checkpoint_minutes'] as const) {
+    if (o[key] !== undefined) run[key] = o[key] as number;
+  }
   const flags: YamlMap = { run };
   const put = (section: string, key: string, v: unknown) => {
     if (v !== undefined) ((flags[section] ??= {}) as YamlMap)[key] = v as YamlMap[string];
@@ -62,6 +67,7 @@ export async function finishV2Run(r: V2RunResult, recipe: string): Promise<void>
     images_per_s: r.imagesPerSecond,
     train_seconds: r.trainSeconds,
     backend: r.backend,
+    matmul_precision: matmulPrecision(),
     knn_history: r.knn,
     config: c,
   };

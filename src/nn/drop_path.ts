@@ -6,6 +6,7 @@
 // Randomness comes from a seeded host Rng (per-sample draws are tiny), so runs are reproducible and resumable.
 import { tf, type Tensor } from '../backend/tf.js';
 import type { Rng } from '../util/rng.js';
+import { gatherRows } from './gather_rows.js';
 import { Module } from './module.js';
 
 /** Per-sample keep mask scaled by 1/keep, shape [B, 1, ..., 1] to broadcast over x. */
@@ -37,11 +38,12 @@ export function dropAddResidualStochasticDepth(x: Tensor, residual: (x: Tensor) 
     const B = x.shape[0]!;
     const subsetSize = Math.max(Math.floor(B * (1 - rate)), 1);
     const chosen = rng.permutation(B).slice(0, subsetSize);
-    const r = residual(tf.gather(x, tf.tensor1d(chosen, 'int32')));
+    // gatherRows: a gather whose gradient runs on every backend (tf.gather's needs UnsortedSegmentSum, absent on wasm).
+    const r = residual(gatherRows(x, tf.tensor1d(chosen, 'int32')));
     // Row b of the scattered residual is r[j] when chosen[j] = b, else a zero row appended at index subsetSize.
     const padded = tf.concat([r, tf.zeros([1, ...r.shape.slice(1)])], 0);
     const rowOf = new Int32Array(B).fill(subsetSize);
     chosen.forEach((b, j) => (rowOf[b] = j));
-    return tf.add(x, tf.mul(tf.gather(padded, tf.tensor1d(rowOf, 'int32')), B / subsetSize));
+    return tf.add(x, tf.mul(gatherRows(padded, tf.tensor1d(rowOf, 'int32')), B / subsetSize));
   });
 }

@@ -10,7 +10,7 @@
 // state is saved, so --resume continues with the identical loss sequence.
 import { join } from 'node:path';
 import { tf, type Tensor } from '../backend/tf.js';
-import { initBackend, type BackendName } from '../backend/select.js';
+import { initBackend, matmulPrecision, type BackendName } from '../backend/select.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
 import { parseDatasetSpec } from '../data/datasets.js';
@@ -29,7 +29,7 @@ import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
   KnnMonitor, appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunConfig,
-  runSteps, stderrLog, type KnnPoint, type RunOptions,
+  runSteps, stderrLog, CALIBRATION_STEPS, plannedStepSeconds, type KnnPoint, type RunOptions,
 } from './run_common.js';
 import type { YamlMap } from './yaml_config.js';
 
@@ -164,7 +164,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   const grid = Gs / studentPatch;
   const maskGen = new MaskingGenerator({ inputSize: [grid, grid], maxNumPatches: 0.5 * grid * grid });
   const nParams = (n: V2Network) => [n.backbone, n.dino_head, n.ibot_head].reduce((s, m) => s + (m?.numParameters() ?? 0), 0);
-  log(`dinots ${String(extra.recipe)}: ${nets.describe}; ${(nParams(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backend}; run folder ${out}`);
+  log(`dinots ${String(extra.recipe)}: ${nets.describe}; ${(nParams(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backend}${matmulPrecision() === 'bf16' ? ' (bf16 matmuls)' : ''}; run folder ${out}`);
 
   const toBatch = (crops: Float32Array[], iteration: number): V2Batch => {
     const global = tf.tensor(concatArrays(Float32Array, crops.slice(0, 2)), [2 * B, 3, G, G]);
@@ -281,7 +281,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
 
   /** A few steps with lr 0 and momentum 1 through a throw-away trainer (parameters unchanged), timed. */
   async function calibrate(): Promise<V2Plan> {
-    const n = 4;
+    const n = CALIBRATION_STEPS;
     const zero = new CosineScheduler(0, 0, n);
     const one = new CosineScheduler(1, 1, n);
     const probeSchedules: Schedulers = { lr: zero, wd: zero, momentum: one, teacherTemp: new CosineScheduler(cfg.teacher.teacher_temp, cfg.teacher.teacher_temp, n), lastLayerLr: zero };
@@ -299,7 +299,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     await probeBatches.return(undefined);
     probe.dispose();
     nets.student.backbone.dropPathRng.setState(rngState);
-    const stepS = Math.min(...times.slice(1)) * 1.05;
+    const stepS = plannedStepSeconds(times);
     const p = planV2ByTime(cfg, stepS, itersPerDataEpoch);
     log(`planned ${p.total_iterations} iterations (${cfg.optim.epochs} official-style epochs of ${p.official_epoch_length}) for ${cfg.run.minutes} min at ${stepS.toFixed(3)} s/step`);
     return p;

@@ -21,7 +21,7 @@ import type { CollatedMasks } from '../ssl/collate.js';
 import type { Schedulers } from '../ssl/schedules.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { clipGlobalNorm } from './clip.js';
-import { gatherRows } from './gather_rows.js';
+import { gatherRows } from '../nn/gather_rows.js';
 import { NonFiniteLossError } from './dino_trainer.js';
 import { checkSameParameters, emaUpdate } from './ema.js';
 import { AdamW } from './optim.js';

@@ -10,7 +10,7 @@
 // functions of seed, epoch and index), same drop-path stream, same optimizer state, so the loss sequence is identical.
 import { join } from 'node:path';
 import { tf } from '../backend/tf.js';
-import { initBackend, type BackendName } from '../backend/select.js';
+import { initBackend, matmulPrecision, type BackendName } from '../backend/select.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { parseDatasetSpec, type Dataset } from '../data/datasets.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
@@ -25,7 +25,7 @@ import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
   KnnMonitor, appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
-  runSteps, stderrLog, type KnnPoint, type RunOptions,
+  runSteps, stderrLog, CALIBRATION_STEPS, plannedStepSeconds, type KnnPoint, type RunOptions,
 } from './run_common.js';
 
 export interface RunResult {
@@ -117,7 +117,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
 
   const nets = buildNetworks(cfg);
   const networkParams = [nets.student.backbone, nets.student.head].reduce((s, m) => s + m.numParameters(), 0);
-  log(`dinots train: ${cfg.arch} (${backboneConfig(cfg).embedDim}-d, depth ${backboneConfig(cfg).depth}) + head K=${cfg.out_dim}, ${(networkParams / 1e6).toFixed(2)}M student params; data ${dataset.name} (${dataset.length} images), batch ${B}, ${ncrops} crops; backend ${backend}; run folder ${out}`);
+  log(`dinots train: ${cfg.arch} (${backboneConfig(cfg).embedDim}-d, depth ${backboneConfig(cfg).depth}) + head K=${cfg.out_dim}, ${(networkParams / 1e6).toFixed(2)}M student params; data ${dataset.name} (${dataset.length} images), batch ${B}, ${ncrops} crops; backend ${backend}${matmulPrecision() === 'bf16' ? ' (bf16 matmuls)' : ''}; run folder ${out}`);
 
   let progress: TrainProgress;
   let plan: SchedulePlan;
@@ -234,7 +234,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
 
   /** Times a few steps with lr 0 and momentum 1 (parameters unchanged), then resets optimizer, center and RNG. */
   async function calibrate(): Promise<SchedulePlan> {
-    const probeIters = 4;
+    const probeIters = CALIBRATION_STEPS;
     const probeLoss = makeLoss(1);
     const probe = new DinoTrainer({
       student: nets.student, teacher: nets.teacher, loss: probeLoss,
@@ -256,10 +256,8 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
     probe.optimizer.dispose();
     probeLoss.dispose();
     nets.student.backbone.dropPathRng.setState(rngState);
-    // The first step includes one-time costs (kernel setup, allocation): use the median of the rest, plus 10% margin
-    // (steps also wait for the loader and share the machine). The k-NN evaluations are outside the budget.
-    const rest = times.slice(1).sort((a, b) => a - b);
-    const stepS = rest[Math.floor(rest.length / 2)]! * 1.1;
+    // The k-NN evaluations are outside the budget.
+    const stepS = plannedStepSeconds(times);
     const p = planByTime(cfg, itersPerEpoch, stepS);
     log(`planned ${p.total_iterations} iterations (${(p.total_iterations / itersPerEpoch).toFixed(2)} epochs of ${itersPerEpoch}) for ${cfg.minutes} min at ${stepS.toFixed(3)} s/step (${(B / stepS).toFixed(1)} images/s)`);
     return p;

@@ -74,6 +74,19 @@ export function advanceProgress(progress: TrainProgress, it: number, itersPerEpo
 }
 
 /** A message when a time-planned run has used its budget plus 10% (steps were slower than measured), else null. */
+/** Probe steps timed before a time-planned run (the first is a warm-up and not counted). */
+export const CALIBRATION_STEPS = 8;
+
+/**
+ * The step time a time-planned run plans with, from the probe steps' seconds: the median after the first (which
+ * carries one-time costs: kernel setup, allocation), plus 5% for the loader and the machine's drift. The median of 7
+ * keeps one slow or fast step (GC, a neighbour's burst on a shared VM) from mis-sizing the whole run.
+ */
+export function plannedStepSeconds(times: number[]): number {
+  const rest = times.slice(1).sort((a, b) => a - b);
+  return rest[Math.floor(rest.length / 2)]! * 1.05;
+}
+
 export function timeBudgetReached(minutes: number | null, plannedBy: string, progress: TrainProgress, total: number): string | null {
   if (minutes === null || plannedBy !== 'time' || progress.train_seconds < minutes * 60 * 1.1) return null;
   return `time budget reached at iteration ${progress.iteration} of ${total} planned (steps were slower than measured)`;

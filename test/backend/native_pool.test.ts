@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/backend/tf.js';
-import { allocF32, poolStats } from '../../src/backend/native/buffer_pool.js';
+import { allocF32, clearPool, poolStats, recycle, setPoolLimitBytes } from '../../src/backend/native/buffer_pool.js';
 import { nativeSkip, rand } from './native_helpers.js';
 
 const skip = nativeSkip;
@@ -47,4 +47,27 @@ test('contiguous slices (views) of a disposed output keep their values', { skip 
   assert.deepEqual(Array.from(second.dataSync()), doubled.slice(N));
   assert.deepEqual(Array.from(part.dataSync()), doubled.slice(N));
   tf.dispose([a, first, second, part, ...others]);
+});
+
+test('a full pool evicts its least recently used sizes for new ones, and honours a lower limit', () => {
+  clearPool();
+  setPoolLimitBytes((3 * N + 3) * 4); // exactly one buffer each of N, N + 1 and N + 2 floats
+  try {
+    const [b0, b1, b2] = [N, N + 1, N + 2].map((n) => allocF32(n));
+    [b0, b1, b2].forEach((b) => recycle(b));
+    assert.deepEqual(poolStats(), { buffers: 3, bytes: (3 * N + 3) * 4 });
+    assert.equal(allocF32(N + 1), b1);
+    recycle(b1); // N + 1 is now the most recently used size; N the stalest, then N + 2
+    const fresh = allocF32(N + 3);
+    recycle(fresh); // does not fit: N and then N + 2 are evicted, not the new buffer dropped
+    assert.deepEqual(poolStats(), { buffers: 2, bytes: (2 * N + 4) * 4 });
+    assert.equal(allocF32(N + 3), fresh);
+    assert.equal(allocF32(N + 1), b1);
+    assert.notEqual(allocF32(N), b0, 'N was evicted');
+    recycle(b1);
+    setPoolLimitBytes(0);
+    assert.deepEqual(poolStats(), { buffers: 0, bytes: 0 });
+  } finally {
+    setPoolLimitBytes(2 * 1024 ** 3);
+  }
 });

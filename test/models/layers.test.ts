@@ -84,6 +84,17 @@ test('v2 batch-subset stochastic depth: exactly max(int(B(1-p)),1) samples get t
   assert.equal(dropAddResidualStochasticDepth(tf.zeros([3, 1, 1]), (s) => tf.onesLike(s), 0.9, rng).sum().dataSync()[0], 3);
 });
 
+test('v2 batch-subset stochastic depth: the same gradient on cpu and wasm (no UnsortedSegmentSum needed)', async () => {
+  const grad = async (backend: 'cpu' | 'wasm') => {
+    await initBackend(backend);
+    const x = tf.tensor3d(Array.from({ length: 24 }, (_, i) => Math.sin(i)), [4, 3, 2]);
+    const w = tf.tensor1d([0.5, -2]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(dropAddResidualStochasticDepth(t, (s) => tf.mul(s, w), 0.5, new Rng(3)))))(x);
+    return Array.from(g.dataSync());
+  };
+  close(await grad('wasm'), await grad('cpu'), 1e-5, 'dx');
+});
+
 test('Block: v2 above 0.1 uses the subset residual, v1 the per-sample DropPath; eval is deterministic', async () => {
   await initBackend('cpu');
   const common = {

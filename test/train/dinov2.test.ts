@@ -19,6 +19,7 @@ import { Dinov2Trainer, type V2Batch } from '../../src/train/dinov2_trainer.js';
 import { distillRun } from '../../src/train/distill.js';
 import { dinov2ParamGroups, paramMultipliers, vitLayerId } from '../../src/train/param_groups.js';
 import { parseYamlSubset } from '../../src/train/yaml_config.js';
+import { v2LayersFromCli } from '../../src/cli/dinov2_options.js';
 
 await initBackend('cpu');
 
@@ -234,6 +235,16 @@ compute_precision:
   assert.ok(Math.abs(cfg.optim.lr - 2e-4 * Math.sqrt(32 / 1024)) < 1e-15);
   assert.throws(() => resolveV2Config(null, [{ optim: { base_lrr: 1 } }]), /unknown key 'optim.base_lrr'/);
   assert.throws(() => parseYamlSubset('a:\n  b: &x 1\n'), /anchors/);
+});
+
+test('CLI layers: v1-style run flags (--knn_train_size, ...) reach the v2 run settings; --set wins', () => {
+  const layers = v2LayersFromCli({ knn_train_size: 500, knn_evals: 0, minutes: 2, set: ['run.knn_test_size=50', 'run.knn_evals=3'] }, 'cpu');
+  const cfg = resolveV2Config('mnist-tiny', layers);
+  assert.equal(cfg.run.knn_train_size, 500);
+  assert.equal(cfg.run.knn_test_size, 50);
+  assert.equal(cfg.run.knn_evals, 3);
+  assert.equal(cfg.run.minutes, 2);
+  assert.equal(cfg.run.backend, 'cpu');
 });
 
 test('resume: 2 steps + resume for 2 more gives the same losses as 4 steps straight (run folder machinery)', async () => {

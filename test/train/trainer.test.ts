@@ -1,5 +1,6 @@
 // DinoTrainer: multi-crop grouping, flat tensor count over steps, teacher EMA direction, NaN handling.
 import { test } from 'node:test';
+import { plannedStepSeconds } from '../../src/train/run_common.js';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../src/backend/select.js';
 import { tf } from '../../src/backend/tf.js';
@@ -69,4 +70,10 @@ test('a NaN loss throws NonFiniteLossError and leaves the parameters untouched',
   trainer.optimizer.dispose();
   loss.dispose();
   disposeNetworks(nets);
+});
+
+test('time planning: the median probe step after the warm-up, plus 5%, is robust to one outlier', () => {
+  // warm-up 5 s (ignored), one 3 s hiccup, the rest ~0.2 s
+  const s = plannedStepSeconds([5, 0.21, 0.19, 3, 0.2, 0.22, 0.18, 0.2]);
+  assert.ok(Math.abs(s - 0.2 * 1.05) < 1e-12, `planned ${s}`);
 });

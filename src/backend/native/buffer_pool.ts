@@ -5,8 +5,19 @@
 // "escaped" once it is read out (readSync/read: the caller may keep the array), stored under a second dataId, or
 // has a subarray view stored as another tensor's values (contiguous Slice/Split/Unpack).
 const MIN_POOLED = 4096; // elements; small arrays are cheap to allocate
-const MAX_POOLED_BYTES = 2 * 1024 ** 3;
+/** Bytes kept for reuse at most (DINOTS_POOL_MB); above it, recycled buffers are left to the GC. */
+let MAX_POOLED_BYTES = poolLimitBytes(process.env.DINOTS_POOL_MB);
 
+function poolLimitBytes(env: string | undefined): number {
+  if (env === undefined || env === '') return 2 * 1024 ** 3;
+  const mb = Number(env);
+  if (!Number.isFinite(mb) || mb < 0) throw new Error(`DINOTS_POOL_MB must be a number of MiB >= 0, got '${env}'`);
+  return mb * 1024 ** 2;
+}
+
+// Size class → free buffers, in least-recently-used order of the classes (a Map keeps insertion order; a class is
+// re-inserted when used). When the pool is full, the stalest classes go first: after a change of shapes (another
+// model, an eval pass, other crop sizes) the old sizes make room instead of blocking the pool forever.
 const free = new Map<number, Float32Array[]>();
 let pooledBytes = 0;
 /** Buffers handed out by alloc, by their ArrayBuffer (views share it). */
@@ -20,6 +31,7 @@ export function allocF32(n: number): Float32Array {
   const reused = list?.pop();
   if (reused) {
     pooledBytes -= reused.byteLength;
+    touch(n, list!);
     return reused;
   }
   const fresh = new Float32Array(n);
@@ -42,18 +54,42 @@ export function noteEscaped(values: unknown): void {
 /** Returns a buffer whose tensor was disposed (or a kernel's temporary) to the pool. */
 export function recycle(values: unknown): void {
   if (!(values instanceof Float32Array) || owned.get(values.buffer) !== values || escaped.has(values.buffer)) return;
-  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) return; // let GC free it
   let list = free.get(values.length);
-  if (!list) free.set(values.length, (list = []));
-  if (list.includes(values)) return;
+  if (list?.includes(values)) return;
+  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) evictFor(values.byteLength, values.length);
+  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) return; // let GC free it
+  if (!list) list = [];
   list.push(values);
+  touch(values.length, list);
   pooledBytes += values.byteLength;
+}
+
+/** Marks a size class as the most recently used. */
+function touch(n: number, list: Float32Array[]): void {
+  free.delete(n);
+  free.set(n, list);
+}
+
+/** Drops buffers of the least recently used size classes (never `keep`) until `bytes` more fit under the limit. */
+function evictFor(bytes: number, keep: number): void {
+  for (const [n, list] of free) {
+    if (pooledBytes + bytes <= MAX_POOLED_BYTES) return;
+    if (n === keep) continue;
+    while (list.length && pooledBytes + bytes > MAX_POOLED_BYTES) pooledBytes -= list.pop()!.byteLength;
+    if (!list.length) free.delete(n);
+  }
 }
 
 /** Drops every pooled buffer (backend disposal, tests). */
 export function clearPool(): void {
   free.clear();
   pooledBytes = 0;
+}
+
+/** Changes the pool limit (tests; DINOTS_POOL_MB sets it at load) and evicts down to it. */
+export function setPoolLimitBytes(bytes: number): void {
+  MAX_POOLED_BYTES = bytes;
+  evictFor(0, -1);
 }
 
 export function poolStats(): { buffers: number; bytes: number } {

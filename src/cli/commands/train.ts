@@ -4,6 +4,7 @@
 //   dinots train --resume --out RUN    continue an interrupted run exactly
 // The official main_dino.py argument names are accepted (--arch, --patch_size, --out_dim, --lr, --epochs, ...).
 import type { Command } from 'commander';
+import { matmulPrecision } from '../../backend/select.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDatasetSpec } from '../../data/datasets.js';
@@ -153,6 +154,7 @@ async function finish(r: RunResult): Promise<void> {
     epochs_done: r.iteration / r.plan.iters_per_epoch,
     train_seconds: r.trainSeconds,
     backend: r.backend,
+    matmul_precision: matmulPrecision(),
     dataset: c.data,
     dataset_size: r.datasetSize,
     skipped_files: r.skippedFiles,
