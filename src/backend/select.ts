@@ -15,6 +15,11 @@ export function matmulPrecision(): MatmulPrecision {
   return precision;
 }
 
+/** The backend as run logs name it: "native", or "native (bf16 matmuls)" under bf16 precision. */
+export function backendLabel(backend: BackendName): string {
+  return precision === 'bf16' ? `${backend} (bf16 matmuls)` : backend;
+}
+
 /** Sets the matmul precision; bf16 needs the native backend and a CPU with bf16 support (AVX512-BF16 or AMX). */
 export async function setMatmulPrecision(p: MatmulPrecision): Promise<void> {
   if (p !== 'f32' && p !== 'bf16') throw new Error(`unknown precision '${p}' (DINOTS_PRECISION): use f32 or bf16`);
@@ -26,7 +31,7 @@ export async function setMatmulPrecision(p: MatmulPrecision): Promise<void> {
   const { loadAddon } = await import('./native/addon.js');
   const addon = loadAddon();
   addon.setMatmulPrecision(p);
-  if (p === 'bf16' && !/bf16|amx/.test(addon.cpuIsa()) && !announced) {
+  if (p === 'bf16' && !/bf16|amx/.test(addon.cpuIsa())) {
     process.stderr.write(`dinots: this CPU (${addon.cpuIsa()}) has no bf16 instructions; bf16 matmul is emulated and slower than f32\n`);
   }
   precision = p;

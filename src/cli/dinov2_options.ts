@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { matmulPrecision } from '../backend/select.js';
 import { parseDatasetSpec } from '../data/datasets.js';
-import type { V2RunResult } from '../train/dinov2_run.js';
+import { disposeRunNetworks, type V2RunResult } from '../train/dinov2_run.js';
 import { lineChartPng, readMetrics, smooth, writeReport } from '../train/report.js';
 import { dottedOverrides, readYamlConfig, type YamlMap } from '../train/yaml_config.js';
 
@@ -41,8 +41,22 @@ export function v2LayersFromCli(o: Record<string, unknown>, backend: string): Ya
   return layers;
 }
 
-/** summary.json, report.html (+ loss_terms.png: DINO / iBOT / KoLeo), and the result line on stdout. */
+/**
+ * The end of a `--recipe dinov2` or `distill` command: the run's outputs (writeV2Outputs), the networks freed, and the
+ * exit code (130 interrupted, 1 non-finite loss).
+ */
 export async function finishV2Run(r: V2RunResult, recipe: string): Promise<void> {
+  try {
+    await writeV2Outputs(r, recipe);
+  } finally {
+    disposeRunNetworks(r.nets);
+  }
+  if (r.status === 'interrupted') process.exitCode = 130;
+  if (r.status === 'nan') process.exitCode = 1;
+}
+
+/** summary.json, report.html (+ loss_terms.png: DINO / iBOT / KoLeo), and the result line on stdout. */
+async function writeV2Outputs(r: V2RunResult, recipe: string): Promise<void> {
   const c = r.config;
   const initial = r.knn.find((k) => k.iteration === 0) ?? null;
   const final = r.status === 'done' ? r.knn.find((k) => k.iteration === r.iteration) ?? null : null;
@@ -103,18 +117,12 @@ export async function finishV2Run(r: V2RunResult, recipe: string): Promise<void>
  * like the DINO recipe, 10 minutes unless --minutes or --epochs.
  */
 export async function runDinov2TrainCommand(o: Record<string, unknown>, backend: string): Promise<void> {
-  const { trainDinov2Run, disposeRunNetworks } = await import('../train/dinov2_run.js');
+  const { trainDinov2Run } = await import('../train/dinov2_run.js');
   const data = (o.data as string | undefined) ?? 'mnist:train';
   const preset = (o.preset as string | undefined) ?? (data.startsWith('mnist:') && !o.config ? 'mnist-tiny' : null);
   const opts = { ...o, data, minutes: o.minutes ?? (o.epochs !== undefined ? undefined : 10) };
   const out = (o.out as string | undefined) ?? (o.resume ? undefined : join('runs', `dinov2-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   if (!out) throw new Error('--resume needs --out <run folder>');
   const r = await trainDinov2Run(preset, v2LayersFromCli(opts, backend), { out, resume: Boolean(o.resume) });
-  try {
-    await finishV2Run(r, 'dinov2');
-  } finally {
-    disposeRunNetworks(r.nets);
-  }
-  if (r.status === 'interrupted') process.exitCode = 130;
-  if (r.status === 'nan') process.exitCode = 1;
+  await finishV2Run(r, 'dinov2');
 }

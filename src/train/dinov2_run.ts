@@ -10,7 +10,7 @@
 // state is saved, so --resume continues with the identical loss sequence.
 import { join } from 'node:path';
 import { tf, type Tensor } from '../backend/tf.js';
-import { initBackend, matmulPrecision, type BackendName } from '../backend/select.js';
+import { backendLabel, initBackend, type BackendName } from '../backend/select.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
 import { parseDatasetSpec } from '../data/datasets.js';
@@ -164,7 +164,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
   const grid = Gs / studentPatch;
   const maskGen = new MaskingGenerator({ inputSize: [grid, grid], maxNumPatches: 0.5 * grid * grid });
   const nParams = (n: V2Network) => [n.backbone, n.dino_head, n.ibot_head].reduce((s, m) => s + (m?.numParameters() ?? 0), 0);
-  log(`dinots ${String(extra.recipe)}: ${nets.describe}; ${(nParams(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backend}${matmulPrecision() === 'bf16' ? ' (bf16 matmuls)' : ''}; run folder ${out}`);
+  log(`dinots ${String(extra.recipe)}: ${nets.describe}; ${(nParams(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backendLabel(backend)}; run folder ${out}`);
 
   const toBatch = (crops: Float32Array[], iteration: number): V2Batch => {
     const global = tf.tensor(concatArrays(Float32Array, crops.slice(0, 2)), [2 * B, 3, G, G]);

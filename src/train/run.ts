@@ -10,7 +10,7 @@
 // functions of seed, epoch and index), same drop-path stream, same optimizer state, so the loss sequence is identical.
 import { join } from 'node:path';
 import { tf } from '../backend/tf.js';
-import { initBackend, matmulPrecision, type BackendName } from '../backend/select.js';
+import { backendLabel, initBackend, type BackendName } from '../backend/select.js';
 import type { StateDict } from '../checkpoint/types.js';
 import { parseDatasetSpec, type Dataset } from '../data/datasets.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
@@ -117,7 +117,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
 
   const nets = buildNetworks(cfg);
   const networkParams = [nets.student.backbone, nets.student.head].reduce((s, m) => s + m.numParameters(), 0);
-  log(`dinots train: ${cfg.arch} (${backboneConfig(cfg).embedDim}-d, depth ${backboneConfig(cfg).depth}) + head K=${cfg.out_dim}, ${(networkParams / 1e6).toFixed(2)}M student params; data ${dataset.name} (${dataset.length} images), batch ${B}, ${ncrops} crops; backend ${backend}${matmulPrecision() === 'bf16' ? ' (bf16 matmuls)' : ''}; run folder ${out}`);
+  log(`dinots train: ${cfg.arch} (${backboneConfig(cfg).embedDim}-d, depth ${backboneConfig(cfg).depth}) + head K=${cfg.out_dim}, ${(networkParams / 1e6).toFixed(2)}M student params; data ${dataset.name} (${dataset.length} images), batch ${B}, ${ncrops} crops; backend ${backendLabel(backend)}; run folder ${out}`);
 
   let progress: TrainProgress;
   let plan: SchedulePlan;

@@ -73,7 +73,6 @@ export function advanceProgress(progress: TrainProgress, it: number, itersPerEpo
   progress.train_seconds += seconds;
 }
 
-/** A message when a time-planned run has used its budget plus 10% (steps were slower than measured), else null. */
 /** Probe steps timed before a time-planned run (the first is a warm-up and not counted). */
 export const CALIBRATION_STEPS = 8;
 
@@ -87,6 +86,7 @@ export function plannedStepSeconds(times: number[]): number {
   return rest[Math.floor(rest.length / 2)]! * 1.05;
 }
 
+/** A message when a time-planned run has used its budget plus 10% (steps were slower than measured), else null. */
 export function timeBudgetReached(minutes: number | null, plannedBy: string, progress: TrainProgress, total: number): string | null {
   if (minutes === null || plannedBy !== 'time' || progress.train_seconds < minutes * 60 * 1.1) return null;
   return `time budget reached at iteration ${progress.iteration} of ${total} planned (steps were slower than measured)`;

@@ -5,9 +5,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/backend/tf.js';
 import { loadAddon } from '../../src/backend/native/addon.js';
 import { matmulPrecision, setMatmulPrecision } from '../../src/backend/select.js';
-import { namedConfig } from '../../src/models/config.js';
-import { VisionTransformer } from '../../src/models/vit.js';
-import { nativeSkip, rand } from './native_helpers.js';
+import { nativeSkip, rand, vitNanoLossAndGrads } from './native_helpers.js';
 
 function bf16Skip(): string | false {
   if (nativeSkip) return nativeSkip;
@@ -76,23 +74,11 @@ test('bf16 matmul is exact on bf16-representable operands (small integers)', { s
 });
 
 test('ViT nano in bf16: loss and gradients stay close to the float32 cpu backend', { skip }, async () => {
-  const lossAndGrads = async (backend: string, p: 'f32' | 'bf16') => {
-    await tf.setBackend(backend);
-    await setMatmulPrecision(p);
-    const model = new VisionTransformer(namedConfig('vit_nano_p4_28'), { seed: 3 });
-    model.train();
-    const params = [...model.trainableParameters().values()];
-    const x = tf.tensor(rand([2, 3, 28, 28], 7), [2, 3, 28, 28]);
-    const r = tf.tensor(rand([2, 96], 8), [2, 96]);
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
-    const out = { loss: value.dataSync()[0]!, grads: params.map((q) => grads[q.name]!.dataSync().slice()) };
-    tf.dispose([x, r, value, ...Object.values(grads)]);
-    model.dispose();
-    await setMatmulPrecision('f32');
-    return out;
-  };
-  const ref = await lossAndGrads('cpu', 'f32');
-  const got = await lossAndGrads('native', 'bf16');
+  const ref = await vitNanoLossAndGrads('cpu');
+  await tf.setBackend('native');
+  await setMatmulPrecision('bf16');
+  const got = await vitNanoLossAndGrads('native');
+  await setMatmulPrecision('f32');
   assert.ok(Math.abs(got.loss - ref.loss) <= 2e-2 * Math.abs(ref.loss) + 1e-2, `loss ${got.loss} vs ${ref.loss}`);
   const errs = ref.grads.map((g, i) => relErr(got.grads[i]!, g));
   assert.ok(Math.max(...errs) < 0.1, `worst parameter gradient relative error ${Math.max(...errs)}`);

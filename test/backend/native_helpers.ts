@@ -1,8 +1,29 @@
-// Shared helpers for the native backend tests: deterministic inputs and a cpu-vs-native comparison.
+// Shared helpers for the native backend tests: deterministic inputs, a cpu-vs-native comparison and the ViT nano's
+// loss and gradients.
 import assert from 'node:assert/strict';
 import { tf, type Tensor } from '../../src/backend/tf.js';
 import { registerNativeBackend } from '../../src/backend/native/register.js';
 import { fallbackStats } from '../../src/backend/native/kernel_util.js';
+import { namedConfig } from '../../src/models/config.js';
+import { VisionTransformer } from '../../src/models/vit.js';
+
+/**
+ * Loss and every parameter gradient of a seeded ViT nano on `backend` for fixed inputs: the loss is a random projection
+ * of the features (mean(out²) would be ~constant after the final LayerNorm, a degenerate gradient).
+ */
+export async function vitNanoLossAndGrads(backend: string): Promise<{ loss: number; grads: Float32Array[] }> {
+  await tf.setBackend(backend);
+  const model = new VisionTransformer(namedConfig('vit_nano_p4_28'), { seed: 3 });
+  model.train();
+  const params = [...model.trainableParameters().values()];
+  const x = tf.tensor(rand([2, 3, 28, 28], 7), [2, 3, 28, 28]);
+  const r = tf.tensor(rand([2, 96], 8), [2, 96]);
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
+  const out = { loss: value.dataSync()[0]!, grads: params.map((p) => (grads[p.name]!.dataSync() as Float32Array).slice()) };
+  tf.dispose([x, r, value, ...Object.values(grads)]);
+  model.dispose();
+  return out;
+}
 
 /** null when the native backend is usable, else why the tests skip. */
 export const nativeSkip: string | false = registerNativeBackend() ?? false;

@@ -6,28 +6,13 @@ import { tf, type Tensor } from '../../src/backend/tf.js';
 import { adamwStep } from '../../src/backend/adamw_kernel.js';
 import { namedConfig } from '../../src/models/config.js';
 import { VisionTransformer } from '../../src/models/vit.js';
-import { nativeSkip, rand } from './native_helpers.js';
+import { nativeSkip, rand, vitNanoLossAndGrads } from './native_helpers.js';
 
 const skip = nativeSkip;
 
-async function lossAndGrads(backend: string) {
-  await tf.setBackend(backend);
-  const model = new VisionTransformer(namedConfig('vit_nano_p4_28'), { seed: 3 });
-  model.train();
-  const params = [...model.trainableParameters().values()];
-  const x = tf.tensor(rand([2, 3, 28, 28], 7), [2, 3, 28, 28]);
-  // A random projection of the features: mean(out²) would be ~constant after the final LayerNorm (a degenerate gradient).
-  const r = tf.tensor(rand([2, 96], 8), [2, 96]);
-  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
-  const out = { loss: value.dataSync()[0]!, grads: params.map((p) => grads[p.name]!.dataSync().slice()) };
-  tf.dispose([x, r, value, ...Object.values(grads)]);
-  model.dispose();
-  return out;
-}
-
 test('ViT nano: loss and every parameter gradient match the cpu backend', { skip }, async () => {
-  const ref = await lossAndGrads('cpu');
-  const got = await lossAndGrads('native');
+  const ref = await vitNanoLossAndGrads('cpu');
+  const got = await vitNanoLossAndGrads('native');
   assert.ok(Math.abs(got.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss) + 1e-6, `loss ${got.loss} vs ${ref.loss}`);
   ref.grads.forEach((g, i) => {
     let num = 0, den = 0;

@@ -9,7 +9,6 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { distillRun } from '../../train/distill.js';
-import { disposeRunNetworks } from '../../train/dinov2_run.js';
 import { V2_PRESETS } from '../../train/dinov2_config.js';
 import { collect, finishV2Run, v2LayersFromCli } from '../dinov2_options.js';
 
@@ -43,12 +42,6 @@ export function register(program: Command): void {
       const out = (o.out as string | undefined) ?? (o.resume ? undefined : join('runs', `distill-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       if (!out) throw new Error('--resume needs --out <run folder>');
       const r = await distillRun((o.preset as string | undefined) ?? null, v2LayersFromCli(o, backend), { teacher: (o.teacher as string) ?? '', masking: Boolean(o.masking) }, { out, resume: Boolean(o.resume) });
-      try {
-        await finishV2Run(r, 'distill');
-      } finally {
-        disposeRunNetworks(r.nets);
-      }
-      if (r.status === 'interrupted') process.exitCode = 130;
-      if (r.status === 'nan') process.exitCode = 1;
+      await finishV2Run(r, 'distill');
     });
 }
