@@ -9,6 +9,7 @@
 //   npx tsx bench/dinov2_mnist.ts [--minutes 4] [--teacher-minutes 6] [--batch 32] [--tag dinov2_mnist]
 //     [--student vit_nano_p4_28] [--teacher vit_micro_p4_28] [--teacher-recipe dinov2|dino] [--distill-masking true|false]
 //     [--v2-set section.key=value,...]   (applied to the dinov2 and distill runs)
+//     [--distill-set section.key=value,...]   (applied to the distill run only, after --v2-set)
 //     [--only dinov2,dino,teacher,distill]
 // Archs: the v2 presets' names (vit_mini_p4_28 64-d depth 3, vit_nano_p4_28 96-d depth 4, vit_micro_p4_28 192-d depth 6).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,9 @@ const distillMasking = arg('distill-masking', 'false') === 'true';
 // optim.base_lr=0.008,optim.layerwise_decay=1
 const v2Set = arg('v2-set', '');
 const v2Extra = v2Set ? [dottedOverrides(v2Set.split(','))] : [];
+// Extra config for the distilled run only (after --v2-set).
+const distillSet = arg('distill-set', '');
+const distillExtra = distillSet ? [dottedOverrides(distillSet.split(','))] : [];
 for (const a of [studentArch, teacherArch]) if (!EXTRA_ARCHS[a]) throw new Error(`unknown arch ${a}: use ${Object.keys(EXTRA_ARCHS).join(', ')}`);
 if (teacherRecipe !== 'dinov2' && teacherRecipe !== 'dino') throw new Error('--teacher-recipe: dinov2 or dino');
 mkdirSync(root, { recursive: true });
@@ -95,8 +99,8 @@ if (only.has('teacher')) {
 if (only.has('distill')) {
   const teacher = join(root, 'teacher');
   if (!existsSync(join(teacher, 'checkpoint.safetensors'))) throw new Error(`distill needs the teacher run ${teacher} (run with --only teacher first)`);
-  const r = await distillRun('mnist-tiny', [...v2(minutes, studentArch), ...v2Extra], { teacher, masking: distillMasking }, { out: join(root, 'distill_student'), progress: false });
-  summary.distill_student = { masking: distillMasking, set: v2Set || null, ...v2Summary(r) };
+  const r = await distillRun('mnist-tiny', [...v2(minutes, studentArch), ...v2Extra, ...distillExtra], { teacher, masking: distillMasking }, { out: join(root, 'distill_student'), progress: false });
+  summary.distill_student = { masking: distillMasking, set: [v2Set, distillSet].filter(Boolean).join(',') || null, ...v2Summary(r) };
   disposeRunNetworks(r.nets);
   save();
 }

@@ -6,8 +6,15 @@
 //      Sinkhorn-Knopp targets (no center, so init and trained are comparable), student and teacher of that stage;
 //   3. patch-level k-NN on the patch tokens (k=20, T=0.07): foreground vs background (a patch is foreground when its
 //      mean intensity > 0.3; balanced accuracy), and the digit class of foreground patches (a patch must know which
-//      digit it belongs to); raw patch pixels as the baseline.
-//   npx tsx bench/ibot_patches.ts runs/dinov2_mnist/v2_nano [--bank 200] [--queries 100]
+//      digit it belongs to); raw patch pixels as the baseline;
+//   4. masked-patch k-NN, the iBOT task itself: the teacher backbone sees each digit with block masks (same seeded masks
+//      for every run, every image masked at 30-50%); the output tokens at the masked positions, built only from the mask
+//      token, the position and the visible context, are classified by k-NN as the hidden patch's foreground/background
+//      and, for hidden foreground patches, the digit. At initialisation they know little more than the position.
+//      masked_to_visible classifies the same masked-position tokens against a bank of visible patch tokens: the iBOT
+//      objective asks a masked token to predict the visible token's prototype distribution.
+// Several runs (e.g. with iBOT and with ibot.loss_weight=0, same budget) are measured one after the other.
+//   npx tsx bench/ibot_patches.ts <run> [<run> ...] [--bank 200] [--queries 100]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../src/backend/tf.js';
@@ -18,132 +25,192 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../src/data/image.js';
 import { knnEvaluate } from '../src/eval/knn.js';
 import { makeMatrix } from '../src/util/matrix.js';
 import { IBOTPatchLoss } from '../src/ssl/ibot_patch_loss.js';
-import { collateMasks } from '../src/ssl/collate.js';
+import { collateMasks, type CollatedMasks } from '../src/ssl/collate.js';
 import { MaskingGenerator } from '../src/ssl/masking.js';
 import { Rng } from '../src/util/rng.js';
-import { resolveV2Config } from '../src/train/dinov2_config.js';
-import { buildV2Networks, loadV2State, type V2Network } from '../src/train/dinov2_networks.js';
+import { resolveV2Config, type Dinov2Config } from '../src/train/dinov2_config.js';
+import { buildV2Networks, disposeV2Network, loadV2State, type V2Network } from '../src/train/dinov2_networks.js';
 import { loadTrainCheckpoint } from '../src/train/run_checkpoint.js';
 import type { YamlMap } from '../src/train/yaml_config.js';
 
-const run = process.argv[2];
-if (!run) throw new Error('usage: npx tsx bench/ibot_patches.ts <dinov2 run folder> [--bank N] [--queries N]');
+const flags = new Set(['--bank', '--queries']);
+const runs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !flags.has(all[i - 1] ?? ''));
+if (!runs.length) throw new Error('usage: npx tsx bench/ibot_patches.ts <dinov2 run folder> [<run> ...] [--bank N] [--queries N]');
 const arg = (n: string, d: number) => {
   const i = process.argv.indexOf(`--${n}`);
   return i > 0 ? Number(process.argv[i + 1]) : d;
 };
 await initBackend();
-const { recipe, ...saved } = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as Record<string, unknown>;
-if (recipe !== 'dinov2') throw new Error(`${run} is not a dinov2 run (recipe ${String(recipe)})`);
-const cfg = resolveV2Config(null, [saved as YamlMap]);
-const G = cfg.crops.global_crops_size;
-const p = cfg.student.patch_size;
-const grid = G / p;
-const N = grid * grid;
-
-// ---- 1. logged iBOT loss ----
-const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { ibot_loss: number });
-const tenth = Math.max(1, Math.floor(metrics.length / 10));
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const logged = { first_tenth: mean(metrics.slice(0, tenth).map((m) => m.ibot_loss)), last_tenth: mean(metrics.slice(-tenth).map((m) => m.ibot_loss)), steps: metrics.length };
-
-// ---- networks: init (rebuilt) and trained (checkpoint) ----
-const init = buildV2Networks(cfg);
-const trained = buildV2Networks(cfg);
-const ck = loadTrainCheckpoint(join(run, 'checkpoint.safetensors'));
-loadV2State(trained.student, ck.student, 'student');
-loadV2State(trained.teacher, ck.teacher, 'teacher');
-for (const n of [init, trained]) for (const net of [n.student, n.teacher]) net.backbone.eval();
-
-// ---- data: eval crops of test digits (queries / held-out batch) and train digits (bank) ----
-const evalTf = { cropSize: G, resizeSize: Math.round((G * 256) / 224) };
 const nBank = arg('bank', 200);
-const nQuery = arg('queries', 100);
-const bank = await buildEvalBatch(await parseDatasetSpec('mnist:train'), evalTf, Array.from({ length: nBank }, (_, i) => i * 7));
-const query = await buildEvalBatch(await parseDatasetSpec('mnist:test'), evalTf, Array.from({ length: Math.max(nQuery, 64) }, (_, i) => i * 5));
-
-/** Per patch: mean raw intensity (channel 0 un-normalised) and the raw pixels. */
-function patchPixels(crops: Float32Array, n: number): { fg: Uint8Array; raw: Float32Array } {
-  const fg = new Uint8Array(n * N);
-  const raw = new Float32Array(n * N * p * p);
-  for (let b = 0; b < n; b++) {
-    for (let gy = 0; gy < grid; gy++) {
-      for (let gx = 0; gx < grid; gx++) {
-        let s = 0;
-        const k = b * N + gy * grid + gx;
-        for (let y = 0; y < p; y++) {
-          for (let x = 0; x < p; x++) {
-            const v = crops[b * 3 * G * G + (gy * p + y) * G + gx * p + x]! * IMAGENET_STD[0]! + IMAGENET_MEAN[0]!;
-            raw[k * p * p + y * p + x] = v;
-            s += v;
-          }
-        }
-        fg[k] = s / (p * p) > 0.3 ? 1 : 0;
-      }
-    }
-  }
-  return { fg, raw };
-}
-
-function patchFeatures(net: V2Network, crops: Float32Array, n: number): Float32Array {
-  return tf.tidy(() => net.backbone.forwardFeatures(tf.tensor(crops.subarray(0, n * 3 * G * G), [n, 3, G, G])).patchTokens.dataSync() as Float32Array);
-}
+const nQuery = Math.max(arg('queries', 100), 64);
+const mnistTrain = await parseDatasetSpec('mnist:train');
+const mnistTest = await parseDatasetSpec('mnist:test');
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const r2 = (x: number) => +x.toFixed(2);
 
 function knnPredict(bankF: Float32Array, bankY: Int32Array, qF: Float32Array, qY: Int32Array, d: number): { top1: number; meanPerClass: number } {
   const r = knnEvaluate(makeMatrix(bankY.length, d, bankF), bankY, makeMatrix(qY.length, d, qF), qY, { k: 20, T: 0.07 });
   return { top1: r.results[0]!.top1, meanPerClass: r.results[0]!.meanPerClassTop1 };
 }
 
+/** Rows i of a [n, d] matrix where keep(i). */
 function rows(src: Float32Array, d: number, keep: (i: number) => boolean, n: number): Float32Array {
   const out: number[] = [];
   for (let i = 0; i < n; i++) if (keep(i)) for (let j = 0; j < d; j++) out.push(src[i * d + j]!);
   return Float32Array.from(out);
 }
 
-const bp = patchPixels(bank.crops[0]!, nBank);
-const qp = patchPixels(query.crops[0]!, nQuery);
-const bankDigit = Int32Array.from({ length: nBank * N }, (_, i) => bank.labels[Math.floor(i / N)]!);
-const queryDigit = Int32Array.from({ length: nQuery * N }, (_, i) => query.labels[Math.floor(i / N)]!);
+async function measure(run: string) {
+  const { recipe, ...saved } = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as Record<string, unknown>;
+  if (recipe !== 'dinov2') throw new Error(`${run} is not a dinov2 run (recipe ${String(recipe)})`);
+  const cfg: Dinov2Config = resolveV2Config(null, [saved as YamlMap]);
+  const G = cfg.crops.global_crops_size;
+  const p = cfg.student.patch_size;
+  const grid = G / p;
+  const N = grid * grid;
 
-function patchKnn(bf: Float32Array, qf: Float32Array, d: number) {
-  const fgbg = knnPredict(bf, Int32Array.from(bp.fg), qf, Int32Array.from(qp.fg), d);
-  const digit = knnPredict(
-    rows(bf, d, (i) => bp.fg[i] === 1, nBank * N), bankDigit.filter((_, i) => bp.fg[i] === 1),
-    rows(qf, d, (i) => qp.fg[i] === 1, nQuery * N), queryDigit.filter((_, i) => qp.fg[i] === 1), d,
-  );
-  return { fg_bg_balanced_acc: +fgbg.meanPerClass.toFixed(2), fg_patch_digit_top1: +digit.top1.toFixed(2) };
-}
+  // ---- 1. logged iBOT loss ----
+  const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { ibot_loss: number; teacher_entropy: number });
+  const tenth = Math.max(1, Math.floor(metrics.length / 10));
+  const logged = {
+    steps: metrics.length,
+    ibot_loss: { first_tenth: r2(mean(metrics.slice(0, tenth).map((m) => m.ibot_loss))), last_tenth: r2(mean(metrics.slice(-tenth).map((m) => m.ibot_loss))) },
+    teacher_entropy_last_tenth: r2(mean(metrics.slice(-tenth).map((m) => m.teacher_entropy))),
+    ln_K: r2(Math.log(cfg.dino.head_n_prototypes)),
+  };
 
-// ---- 2. held-out iBOT loss under fixed conditions ----
-function heldOutIbot(n: { student: V2Network; teacher: V2Network }): number {
-  const B = 64;
+  // ---- networks: init (rebuilt from the run's seed) and trained (checkpoint) ----
+  const init = buildV2Networks(cfg);
+  const trained = buildV2Networks(cfg);
+  const ck = loadTrainCheckpoint(join(run, 'checkpoint.safetensors'));
+  loadV2State(trained.student, ck.student, 'student');
+  loadV2State(trained.teacher, ck.teacher, 'teacher');
+  // Backbones without drop path; BatchNorm heads with batch statistics, as during training.
+  for (const n of [init, trained]) for (const net of [n.student, n.teacher]) {
+    net.backbone.eval();
+    for (const h of [net.dino_head, net.ibot_head]) h?.train(h.hasBatchNorm);
+  }
+
+  // ---- data: eval crops of train digits (bank) and test digits (queries / held-out batch) ----
+  const evalTf = { cropSize: G, resizeSize: Math.round((G * 256) / 224) };
+  const bank = await buildEvalBatch(mnistTrain, evalTf, Array.from({ length: nBank }, (_, i) => i * 7));
+  const query = await buildEvalBatch(mnistTest, evalTf, Array.from({ length: nQuery }, (_, i) => i * 5));
+
+  /** Per patch: foreground flag (mean raw intensity of channel 0 > 0.3) and the raw pixels. */
+  function patchPixels(crops: Float32Array, n: number): { fg: Uint8Array; raw: Float32Array } {
+    const fg = new Uint8Array(n * N);
+    const raw = new Float32Array(n * N * p * p);
+    for (let b = 0; b < n; b++) {
+      for (let gy = 0; gy < grid; gy++) {
+        for (let gx = 0; gx < grid; gx++) {
+          let s = 0;
+          const k = b * N + gy * grid + gx;
+          for (let y = 0; y < p; y++) {
+            for (let x = 0; x < p; x++) {
+              const v = crops[b * 3 * G * G + (gy * p + y) * G + gx * p + x]! * IMAGENET_STD[0]! + IMAGENET_MEAN[0]!;
+              raw[k * p * p + y * p + x] = v;
+              s += v;
+            }
+          }
+          fg[k] = s / (p * p) > 0.3 ? 1 : 0;
+        }
+      }
+    }
+    return { fg, raw };
+  }
+  const bp = patchPixels(bank.crops[0]!, nBank);
+  const qp = patchPixels(query.crops[0]!, nQuery);
+  const bankDigit = Int32Array.from({ length: nBank * N }, (_, i) => bank.labels[Math.floor(i / N)]!);
+  const queryDigit = Int32Array.from({ length: nQuery * N }, (_, i) => query.labels[Math.floor(i / N)]!);
+
+  // Every image masked (30-50% of its patches), the same masks for every run and stage.
   const gen = new MaskingGenerator({ inputSize: grid, maxNumPatches: 0.5 * N });
-  const masks = collateMasks(B, N, gen, new Rng([1234]), { maskRatioMinMax: cfg.ibot.mask_ratio_min_max, maskProbability: 1 });
-  const loss = new IBOTPatchLoss((n.student.ibot_head ?? n.student.dino_head).lastLayer.weightV.shape[0]!);
-  const v = tf.tidy(() => {
-    const x = tf.tensor(query.crops[0]!.subarray(0, B * 3 * G * G), [B, 3, G, G]);
-    const idx = tf.tensor1d(masks.maskIndices, 'int32');
-    const pick = (t: Tensor) => tf.gather(t.reshape([B * N, -1]), idx);
-    const tHead = n.teacher.ibot_head ?? n.teacher.dino_head;
-    const sHead = n.student.ibot_head ?? n.student.dino_head;
-    const t = loss.sinkhornKnoppTeacher(tHead.forward(pick(n.teacher.backbone.forwardFeatures(x).patchTokens)), 0.07, masks.nMaskedPatches);
-    const s = sHead.forward(pick(n.student.backbone.forwardFeatures(x, tf.tensor2d(Float32Array.from(masks.data), masks.shape)).patchTokens));
-    return loss.forwardMasked(s, t, masks, { masksWeight: masks.masksWeight }).dataSync()[0]!;
-  });
-  loss.dispose();
-  return v;
+  const probeMasks = (n: number, seed: number) => collateMasks(n, N, gen, new Rng([seed]), { maskRatioMinMax: [0.3, 0.5], maskProbability: 1 });
+  const bankMasks = probeMasks(nBank, 11);
+  const queryMasks = probeMasks(nQuery, 12);
+
+  /** Patch tokens [n·N, D] of a backbone, optionally with masks. */
+  function patchTokens(net: V2Network, crops: Float32Array, n: number, masks?: CollatedMasks): Float32Array {
+    return tf.tidy(() => {
+      const x = tf.tensor(crops.subarray(0, n * 3 * G * G), [n, 3, G, G]);
+      const m = masks ? tf.tensor2d(Float32Array.from(masks.data), masks.shape) : null;
+      return net.backbone.forwardFeatures(x, m).patchTokens.dataSync() as Float32Array;
+    });
+  }
+
+  /** k-NN over patches: fg/bg (balanced accuracy) of the selected patches, digit class of the selected fg ones. */
+  function patchKnn(bf: Float32Array, qf: Float32Array, d: number, bankSel: (i: number) => boolean = () => true, querySel: (i: number) => boolean = () => true) {
+    // Unit rows: the masked-to-visible probe compares tokens of two conditions, whose norms differ.
+    for (const f of [bf, qf]) for (let r = 0; r < f.length / d; r++) {
+      let n = 0;
+      for (let j = 0; j < d; j++) n += f[r * d + j]! ** 2;
+      n = Math.sqrt(n) || 1;
+      for (let j = 0; j < d; j++) f[r * d + j]! /= n;
+    }
+    const bIdx = Array.from({ length: nBank * N }, (_, i) => i).filter(bankSel);
+    const qIdx = Array.from({ length: nQuery * N }, (_, i) => i).filter(querySel);
+    const pick = (f: Float32Array, idx: number[]) => {
+      const out = new Float32Array(idx.length * d);
+      idx.forEach((i, r) => out.set(f.subarray(i * d, (i + 1) * d), r * d));
+      return out;
+    };
+    const bF = pick(bf, bIdx);
+    const qF = pick(qf, qIdx);
+    const fgbg = knnPredict(bF, Int32Array.from(bIdx, (i) => bp.fg[i]!), qF, Int32Array.from(qIdx, (i) => qp.fg[i]!), d);
+    const bFg = bIdx.map((_, r) => r).filter((r) => bp.fg[bIdx[r]!] === 1);
+    const qFg = qIdx.map((_, r) => r).filter((r) => qp.fg[qIdx[r]!] === 1);
+    const digit = knnPredict(
+      rows(bF, d, (r) => bp.fg[bIdx[r]!] === 1, bIdx.length), Int32Array.from(bFg, (r) => bankDigit[bIdx[r]!]!),
+      rows(qF, d, (r) => qp.fg[qIdx[r]!] === 1, qIdx.length), Int32Array.from(qFg, (r) => queryDigit[qIdx[r]!]!), d,
+    );
+    return { fg_bg_balanced_acc: r2(fgbg.meanPerClass), fg_patch_digit_top1: r2(digit.top1), patches: `${bIdx.length} bank / ${qIdx.length} queries` };
+  }
+
+  // ---- 2. held-out iBOT loss under fixed conditions ----
+  function heldOutIbot(n: { student: V2Network; teacher: V2Network }): number {
+    const B = 64;
+    const masks = collateMasks(B, N, gen, new Rng([1234]), { maskRatioMinMax: cfg.ibot.mask_ratio_min_max, maskProbability: 1 });
+    const loss = new IBOTPatchLoss((n.student.ibot_head ?? n.student.dino_head).lastLayer.weightV.shape[0]!);
+    const v = tf.tidy(() => {
+      const x = tf.tensor(query.crops[0]!.subarray(0, B * 3 * G * G), [B, 3, G, G]);
+      const idx = tf.tensor1d(masks.maskIndices, 'int32');
+      const pick = (t: Tensor) => tf.gather(t.reshape([B * N, -1]), idx);
+      const tHead = n.teacher.ibot_head ?? n.teacher.dino_head;
+      const sHead = n.student.ibot_head ?? n.student.dino_head;
+      const t = loss.sinkhornKnoppTeacher(tHead.forward(pick(n.teacher.backbone.forwardFeatures(x).patchTokens)), 0.07, masks.nMaskedPatches);
+      const s = sHead.forward(pick(n.student.backbone.forwardFeatures(x, tf.tensor2d(Float32Array.from(masks.data), masks.shape)).patchTokens));
+      return loss.forwardMasked(s, t, masks, { masksWeight: masks.masksWeight }).dataSync()[0]!;
+    });
+    loss.dispose();
+    return v;
+  }
+
+  const D = init.teacher.backbone.config.embedDim;
+  const stage = (n: { teacher: V2Network }) => {
+    const bankVisible = patchTokens(n.teacher, bank.crops[0]!, nBank);
+    const queryMasked = patchTokens(n.teacher, query.crops[0]!, nQuery, queryMasks);
+    return {
+      patch_tokens: patchKnn(bankVisible, patchTokens(n.teacher, query.crops[0]!, nQuery), D),
+      masked_positions: patchKnn(
+        patchTokens(n.teacher, bank.crops[0]!, nBank, bankMasks), queryMasked, D,
+        (i) => bankMasks.data[i] === 1, (i) => queryMasks.data[i] === 1,
+      ),
+      // The iBOT target itself: a masked position's token should look like the token the patch gets when visible.
+      masked_to_visible: patchKnn(bankVisible, queryMasked, D, () => true, (i) => queryMasks.data[i] === 1),
+    };
+  };
+  const result = {
+    run,
+    ibot_loss_weight: cfg.ibot.loss_weight,
+    logged,
+    held_out_ibot_loss: { init: r2(heldOutIbot(init)), trained: r2(heldOutIbot(trained)) },
+    raw_pixels: patchKnn(bp.raw, qp.raw, p * p),
+    init: stage(init),
+    trained: stage(trained),
+  };
+  for (const n of [init, trained]) for (const net of [n.student, n.teacher]) disposeV2Network(net);
+  return result;
 }
 
-const D = cfg.student.arch ? init.teacher.backbone.config.embedDim : 0;
-const result = {
-  run,
-  logged_ibot_loss: logged,
-  held_out_ibot_loss: { init: +heldOutIbot(init).toFixed(4), trained: +heldOutIbot(trained).toFixed(4) },
-  patch_knn: {
-    protocol: `patch tokens of ${nBank} train digits (bank, ${nBank * N} patches) and ${nQuery} test digits (queries); k=20, T=0.07; foreground = mean intensity > 0.3`,
-    raw_pixels: patchKnn(bp.raw, qp.raw, p * p),
-    init_teacher: patchKnn(patchFeatures(init.teacher, bank.crops[0]!, nBank), patchFeatures(init.teacher, query.crops[0]!, nQuery), D),
-    trained_teacher: patchKnn(patchFeatures(trained.teacher, bank.crops[0]!, nBank), patchFeatures(trained.teacher, query.crops[0]!, nQuery), D),
-  },
-};
-console.log(JSON.stringify(result, null, 1));
+console.log(`protocol: ${nBank} train digits (bank) and ${nQuery} test digits (queries), patch tokens of the teacher backbone; k=20, T=0.07; foreground = mean intensity > 0.3`);
+for (const run of runs) console.log(JSON.stringify(await measure(run), null, 1));

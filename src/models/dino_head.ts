@@ -88,6 +88,11 @@ export class DINOHead extends Module {
     this.lastLayer = this.addModule('last_layer', new WeightNormLinear(bottleneckDim, outDim, rng, normLastLayer));
   }
 
+  /** True when the MLP has BatchNorm layers (their mode decides batch vs running statistics). */
+  get hasBatchNorm(): boolean {
+    return this.layers.includes('bn');
+  }
+
   /** The MLP output (bottleneck features before L2 normalisation) [B, bottleneck]. */
   forwardMlp(x: Tensor): Tensor {
     return tf.tidy(() => {

@@ -35,6 +35,7 @@ export function headOptions(h: HeadSection, inDim: number, seed: number): DINOHe
     hiddenDim: h.head_hidden_dim,
     bottleneckDim: h.head_bottleneck_dim,
     nlayers: h.head_nlayers,
+    useBn: h.head_use_bn,
     normLastLayer: false, // DINOv2 trains weight_g
     seed,
   };

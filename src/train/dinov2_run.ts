@@ -24,7 +24,6 @@ import { resolveV2Config, scheduleConfig, v2BackboneConfig, type Dinov2Config } 
 import { buildV2Networks, disposeV2Network, loadV2State, v2State, type V2Network } from './dinov2_networks.js';
 import { Dinov2Trainer, type V2Batch, type V2StepResult } from './dinov2_trainer.js';
 import { features, knnScore, prepareKnnSplit } from './knn_monitor.js';
-import { lossAtLogK } from './monitors.js';
 import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
@@ -257,9 +256,15 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     busyS += dt;
     stepsHere++;
     appendJsonLine(out, 'metrics.jsonl', { it, ...r, step_s: dt, images_per_s: B / dt, time: new Date().toISOString() });
-    if (!warned && cfg.train.centering === 'centering' && it > Math.min(50, total / 2) && lossAtLogK(r.dino_global_crops_loss * 2 + 0, cfg.dino.head_n_prototypes) && r.teacher_entropy > 0.99 * Math.log(cfg.dino.head_n_prototypes)) {
+    // Uniform collapse: the teacher's targets (centred or Sinkhorn-Knopp) carry no information, and every loss term
+    // sits at its uniform value.
+    if (!warned && it > Math.min(50, total / 2) && r.teacher_entropy > 0.99 * Math.log(cfg.dino.head_n_prototypes)) {
       warned = true;
-      log(`\nwarning: the teacher distribution is uniform (entropy ${r.teacher_entropy.toFixed(3)} = ln K): training has collapsed. Lower teacher.teacher_temp or raise teacher.momentum_teacher.`);
+      log(
+        `\nwarning: the teacher distribution is uniform (entropy ${r.teacher_entropy.toFixed(3)}, ln K = ${Math.log(cfg.dino.head_n_prototypes).toFixed(3)}): ` +
+          'training has collapsed. For small models or images, set dino.head_use_bn=true and ibot.head_use_bn=true (the mnist presets do) ' +
+          'and lower teacher.teacher_temp and teacher.warmup_teacher_temp (e.g. 0.04).',
+      );
     }
     bar?.update(it + 1, { epoch: Math.floor(it / plan.official_epoch_length), loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / busyS, loaderImgs: NaN, modelImgs: NaN, entropy: r.teacher_entropy });
     return dt;

@@ -119,6 +119,9 @@ export class Dinov2Trainer {
     this.ibotLoss = new IBOTPatchLoss((student.ibot_head ?? student.dino_head).lastLayer.weightV.shape[0]!);
     for (const [, m] of v2Modules(student)) m.train(true);
     for (const [, m] of v2Modules(teacher)) m.eval();
+    // An EMA teacher's BatchNorm heads use batch statistics, as main_dino.py's teacher (never switched to eval): EMA
+    // carries parameters, not running statistics. A distillation teacher is frozen and trained: its running ones.
+    if (!ema) for (const h of [teacher.dino_head, teacher.ibot_head]) if (h?.hasBatchNorm) h.train(true);
     if (ema) for (const [, m] of v2Modules(ema)) m.eval();
   }
 

@@ -24,8 +24,8 @@ import { v2LayersFromCli } from '../../src/cli/dinov2_options.js';
 await initBackend('cpu');
 
 const heads = {
-  dino: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, loss_weight: 1, koleo_loss_weight: 0.1 },
-  ibot: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, loss_weight: 1, mask_sample_probability: 0.5, mask_ratio_min_max: [0.1, 0.5] as [number, number], separate_head: false },
+  dino: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, head_use_bn: false, loss_weight: 1, koleo_loss_weight: 0.1 },
+  ibot: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, head_use_bn: false, loss_weight: 1, mask_sample_probability: 0.5, mask_ratio_min_max: [0.1, 0.5] as [number, number], separate_head: false },
 };
 
 function tinyNet(dropPath: number, seed = 0, over: Partial<ReturnType<typeof dinov2Config>> = {}, separate = false): V2Network {
@@ -146,6 +146,35 @@ test('one DINOv2 step: every student parameter gets a gradient, the teacher none
   trainer.dispose();
 });
 
+test('BatchNorm heads (head_use_bn): an EMA teacher normalises with batch statistics, a distillation teacher with its running ones', () => {
+  const bnHeads = { dino: { ...heads.dino, head_use_bn: true }, ibot: { ...heads.ibot, head_use_bn: true, separate_head: true } };
+  const vit = dinov2Config('small', 1, { imgSize: 16, patchSize: 4, embedDim: 16, depth: 2, numHeads: 2, initValues: 1e-5 });
+  const student = buildV2Network(vit, bnHeads, 0);
+  const teacher = buildV2Network(vit, bnHeads, 0);
+  assert.ok(student.dino_head.hasBatchNorm && student.ibot_head!.hasBatchNorm);
+  assert.ok(!tinyNet(0).dino_head.hasBatchNorm, 'the official head has none');
+  const trainer = new Dinov2Trainer({ student, teacher, schedules: schedules(), settings });
+  assert.equal(teacher.backbone.training, false);
+  assert.equal(teacher.dino_head.training, true);
+  assert.equal(teacher.ibot_head!.training, true);
+  const b = batch(4, 3);
+  const r = trainer.step(b, 1);
+  assert.ok(Number.isFinite(r.loss) && r.loss > 0 && r.teacher_entropy > 0, `loss ${r.loss}`);
+  [b.global, b.local!].forEach((t) => t.dispose());
+  trainer.dispose();
+  // Distillation: the frozen teacher keeps eval mode everywhere; the student's EMA is not run.
+  const s2 = buildV2Network(vit, bnHeads, 1);
+  const frozen = buildV2Network(vit, bnHeads, 2);
+  const ema = buildV2Network(vit, bnHeads, 1);
+  const d = new Dinov2Trainer({ student: s2, teacher: frozen, ema, schedules: schedules(), settings });
+  assert.equal(frozen.dino_head.training, false);
+  d.dispose();
+  // The config key: off in the official defaults, on in the MNIST presets (they collapse without it).
+  assert.equal(resolveV2Config(null, []).dino.head_use_bn, false);
+  const tiny = resolveV2Config('mnist-tiny', []);
+  assert.ok(tiny.dino.head_use_bn && tiny.ibot.head_use_bn && tiny.ibot.separate_head);
+});
+
 test('masks go to the student global crops only; teacher and local crops are unmasked', () => {
   const student = tinyNet(0, 0, {}, true);
   const teacher = tinyNet(0, 0, {}, true);
@@ -260,8 +289,10 @@ test('resume: 2 steps + resume for 2 more gives the same losses as 4 steps strai
   }];
   const quiet = { progress: false, log: () => {}, handleSigint: false };
   try {
-    const a = await trainDinov2Run(null, layers, { out: join(dir, 'a'), ...quiet });
+    const logA: string[] = [];
+    const a = await trainDinov2Run(null, layers, { out: join(dir, 'a'), ...quiet, log: (m: string) => logA.push(m) });
     assert.equal(a.status, 'done');
+    assert.ok(!logA.some((l) => /collapsed/.test(l)), logA.join('\n'));
     disposeRunNetworks(a.nets);
     const b1 = await trainDinov2Run(null, layers, { out: join(dir, 'b'), stopAfter: 2, ...quiet });
     assert.equal(b1.status, 'interrupted');
@@ -273,6 +304,13 @@ test('resume: 2 steps + resume for 2 more gives the same losses as 4 steps strai
     const la = losses('a');
     assert.equal(la.length, 4);
     assert.deepEqual(losses('b'), la);
+
+    // A teacher temperature of 100 makes the targets uniform: the run says it has collapsed and how to fix it.
+    const logC: string[] = [];
+    const hot = { ...layers[0], teacher: { warmup_teacher_temp: 100, teacher_temp: 100, warmup_teacher_temp_epochs: 1 } };
+    const c = await trainDinov2Run(null, [hot], { out: join(dir, 'c'), ...quiet, log: (m: string) => logC.push(m) });
+    disposeRunNetworks(c.nets);
+    assert.ok(logC.some((l) => /training has collapsed.*head_use_bn/.test(l)), logC.join('\n'));
 
     // Distillation from that run folder (trained heads and centers) into a student of another width and patch size.
     const d = await distillRun(null, [{ ...layers[0], student: { arch: 'vit_pico', patch_size: 8 }, optim: { epochs: 1, warmup_epochs: 0 }, crops: { ...layers[0]!.crops, local_crops_size: 16 } }],

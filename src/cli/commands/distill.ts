@@ -1,6 +1,6 @@
 // `dinots distill`: train a small ViT from a frozen larger teacher with the DINOv2 losses (DINO + iBOT + KoLeo);
 // the student's EMA is the result (distilled_backbone.safetensors / .pth in the run folder).
-//   dinots distill --teacher runs/big --preset mnist-tiny --minutes 5 --out runs/small
+//   dinots distill --teacher runs/big --preset mnist-tiny --masking --set optim.base_lr=0.016 --minutes 5 --out runs/small
 //   dinots distill --teacher dinov2_vits14.pth --student-arch vit_pico --student-patch-size 8 --data DIR --minutes 30 --out RUN
 //   dinots distill --resume --out RUN
 // The teacher: a dinots DINOv2 or DINO run folder (trained heads and centers are used), any checkpoint `dinots info`
