@@ -23,7 +23,7 @@ import { buildEvalBatch } from '../src/data/batch.js';
 import { parseDatasetSpec } from '../src/data/datasets.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../src/data/image.js';
 import { knnEvaluate } from '../src/eval/knn.js';
-import { makeMatrix } from '../src/util/matrix.js';
+import { makeMatrix, selectRows, type Matrix } from '../src/util/matrix.js';
 import { IBOTPatchLoss } from '../src/ssl/ibot_patch_loss.js';
 import { collateMasks, type CollatedMasks } from '../src/ssl/collate.js';
 import { MaskingGenerator } from '../src/ssl/masking.js';
@@ -48,16 +48,10 @@ const mnistTest = await parseDatasetSpec('mnist:test');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const r2 = (x: number) => +x.toFixed(2);
 
-function knnPredict(bankF: Float32Array, bankY: Int32Array, qF: Float32Array, qY: Int32Array, d: number): { top1: number; meanPerClass: number } {
-  const r = knnEvaluate(makeMatrix(bankY.length, d, bankF), bankY, makeMatrix(qY.length, d, qF), qY, { k: 20, T: 0.07 });
+/** k-NN top-1 and mean per-class top-1 (the features are L2-normalised inside knnEvaluate). */
+function knnPredict(bank: Matrix, bankY: Int32Array, query: Matrix, queryY: Int32Array): { top1: number; meanPerClass: number } {
+  const r = knnEvaluate(bank, bankY, query, queryY, { k: 20, T: 0.07 });
   return { top1: r.results[0]!.top1, meanPerClass: r.results[0]!.meanPerClassTop1 };
-}
-
-/** Rows i of a [n, d] matrix where keep(i). */
-function rows(src: Float32Array, d: number, keep: (i: number) => boolean, n: number): Float32Array {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) if (keep(i)) for (let j = 0; j < d; j++) out.push(src[i * d + j]!);
-  return Float32Array.from(out);
 }
 
 async function measure(run: string) {
@@ -140,29 +134,14 @@ async function measure(run: string) {
 
   /** k-NN over patches: fg/bg (balanced accuracy) of the selected patches, digit class of the selected fg ones. */
   function patchKnn(bf: Float32Array, qf: Float32Array, d: number, bankSel: (i: number) => boolean = () => true, querySel: (i: number) => boolean = () => true) {
-    // Unit rows: the masked-to-visible probe compares tokens of two conditions, whose norms differ.
-    for (const f of [bf, qf]) for (let r = 0; r < f.length / d; r++) {
-      let n = 0;
-      for (let j = 0; j < d; j++) n += f[r * d + j]! ** 2;
-      n = Math.sqrt(n) || 1;
-      for (let j = 0; j < d; j++) f[r * d + j]! /= n;
-    }
     const bIdx = Array.from({ length: nBank * N }, (_, i) => i).filter(bankSel);
     const qIdx = Array.from({ length: nQuery * N }, (_, i) => i).filter(querySel);
-    const pick = (f: Float32Array, idx: number[]) => {
-      const out = new Float32Array(idx.length * d);
-      idx.forEach((i, r) => out.set(f.subarray(i * d, (i + 1) * d), r * d));
-      return out;
-    };
-    const bF = pick(bf, bIdx);
-    const qF = pick(qf, qIdx);
-    const fgbg = knnPredict(bF, Int32Array.from(bIdx, (i) => bp.fg[i]!), qF, Int32Array.from(qIdx, (i) => qp.fg[i]!), d);
-    const bFg = bIdx.map((_, r) => r).filter((r) => bp.fg[bIdx[r]!] === 1);
-    const qFg = qIdx.map((_, r) => r).filter((r) => qp.fg[qIdx[r]!] === 1);
-    const digit = knnPredict(
-      rows(bF, d, (r) => bp.fg[bIdx[r]!] === 1, bIdx.length), Int32Array.from(bFg, (r) => bankDigit[bIdx[r]!]!),
-      rows(qF, d, (r) => qp.fg[qIdx[r]!] === 1, qIdx.length), Int32Array.from(qFg, (r) => queryDigit[qIdx[r]!]!), d,
-    );
+    const bankM = makeMatrix(nBank * N, d, bf);
+    const queryM = makeMatrix(nQuery * N, d, qf);
+    const fgbg = knnPredict(selectRows(bankM, bIdx), Int32Array.from(bIdx, (i) => bp.fg[i]!), selectRows(queryM, qIdx), Int32Array.from(qIdx, (i) => qp.fg[i]!));
+    const bFg = bIdx.filter((i) => bp.fg[i] === 1);
+    const qFg = qIdx.filter((i) => qp.fg[i] === 1);
+    const digit = knnPredict(selectRows(bankM, bFg), Int32Array.from(bFg, (i) => bankDigit[i]!), selectRows(queryM, qFg), Int32Array.from(qFg, (i) => queryDigit[i]!));
     return { fg_bg_balanced_acc: r2(fgbg.meanPerClass), fg_patch_digit_top1: r2(digit.top1), patches: `${bIdx.length} bank / ${qIdx.length} queries` };
   }
 

@@ -24,6 +24,7 @@ import { resolveV2Config, scheduleConfig, v2BackboneConfig, type Dinov2Config } 
 import { buildV2Networks, disposeV2Network, loadV2State, v2State, type V2Network } from './dinov2_networks.js';
 import { Dinov2Trainer, type V2Batch, type V2StepResult } from './dinov2_trainer.js';
 import { features, knnScore, prepareKnnSplit } from './knn_monitor.js';
+import { atLogK } from './monitors.js';
 import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
@@ -258,7 +259,7 @@ export async function runV2(cfg: Dinov2Config, opts: V2RunOptions, extra: Record
     appendJsonLine(out, 'metrics.jsonl', { it, ...r, step_s: dt, images_per_s: B / dt, time: new Date().toISOString() });
     // Uniform collapse: the teacher's targets (centred or Sinkhorn-Knopp) carry no information, and every loss term
     // sits at its uniform value.
-    if (!warned && it > Math.min(50, total / 2) && r.teacher_entropy > 0.99 * Math.log(cfg.dino.head_n_prototypes)) {
+    if (!warned && it > Math.min(50, total / 2) && atLogK(r.teacher_entropy, cfg.dino.head_n_prototypes)) {
       warned = true;
       log(
         `\nwarning: the teacher distribution is uniform (entropy ${r.teacher_entropy.toFixed(3)}, ln K = ${Math.log(cfg.dino.head_n_prototypes).toFixed(3)}): ` +

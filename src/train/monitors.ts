@@ -22,7 +22,10 @@ export function teacherStatsTensor(teacherOut: Tensor, center: Tensor, temp: num
   });
 }
 
-/** True when the loss sits at ln K (uniform teacher): the collapse signature of dinov3#199. */
-export function lossAtLogK(loss: number, outDim: number, tol = 0.01): boolean {
-  return Math.abs(loss - Math.log(outDim)) < tol * Math.log(outDim);
+/**
+ * True when a value sits at ln K: the DINO loss or the teacher entropy of a uniform teacher, the collapse signature
+ * of dinov3#199. (An entropy never exceeds ln K, so for it this reads: entropy > (1 − tol) · ln K.)
+ */
+export function atLogK(value: number, outDim: number, tol = 0.01): boolean {
+  return Math.abs(value - Math.log(outDim)) < tol * Math.log(outDim);
 }

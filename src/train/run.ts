@@ -18,7 +18,7 @@ import { dinoV1Augmentation, type MultiCropConfig } from '../data/multicrop.js';
 import { DINOLoss } from '../ssl/dino_loss.js';
 import { DEFAULT_CONFIG, backboneConfig, validateConfig, type TrainConfig } from './config.js';
 import { DinoTrainer, type StepResult } from './dino_trainer.js';
-import { lossAtLogK } from './monitors.js';
+import { atLogK } from './monitors.js';
 import { buildNetworks, disposeNetworks, type DinoNetworks } from './networks.js';
 import { buildSchedules, planByEpochs, planByTime, type SchedulePlan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
@@ -206,7 +206,7 @@ export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Pr
       images_per_s: B / ((t2 - t0) / 1000), time: new Date().toISOString(),
     };
     appendJsonLine(out, 'metrics.jsonl', line);
-    if (!warnedCollapse && it > Math.min(50, total / 2) && lossAtLogK(r.loss, cfg.out_dim)) {
+    if (!warnedCollapse && it > Math.min(50, total / 2) && atLogK(r.loss, cfg.out_dim)) {
       warnedCollapse = true;
       log(`\nwarning: the loss sits at ln K = ${Math.log(cfg.out_dim).toFixed(3)} (teacher entropy ${r.teacher_entropy.toFixed(3)}): the teacher output is uniform, training has collapsed. Lower --teacher_temp or raise --momentum_teacher.`);
     }
