@@ -5,6 +5,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   curation: () => import('./curation.js'),
   'extract-knn': () => import('./extract_knn.js'),
   multicrop: () => import('./multicrop.js'),
+  'matmul-floor': () => import('./matmul_floor.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -4,9 +4,11 @@
 
 Times the forward pass (no_grad) and one training step (forward + backward + AdamW), float32, and prints one JSON line.
 Usage: OMP_WAIT_POLICY=PASSIVE python3 bench/torch_vit.py --img 224 --patch 16 --dim 384 --depth 12 --heads 6
-       [--batch 8] [--threads 2] [--iters 5] [--warmup 2] [--bf16]
+       [--batch 8] [--threads 2] [--iters 5] [--warmup 2] [--bf16] [--export-onnx FILE]
 --bf16: forward and backward under torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN bf16 matmuls; AMX where the
 CPU has it), the counterpart of our --precision bf16.
+--export-onnx FILE: write the same model (eval mode, float32, input [batch, 3, img, img]) as ONNX (opset 14; Debian's
+torch exports without the `onnx` package) for the onnxruntime-node forward baseline, and time nothing.
 """
 import argparse
 import contextlib
@@ -85,6 +87,7 @@ def main():
                           ("threads", os.cpu_count()), ("iters", 5), ("warmup", 2)]:
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--export-onnx")
     a = p.parse_args()
     cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
     torch.set_num_threads(a.threads)
@@ -92,6 +95,11 @@ def main():
     model = ViT(a.img, a.patch, a.dim, a.depth, a.heads)
     x = torch.randn(a.batch, 3, a.img, a.img)
     r = torch.randn(a.batch, a.dim)
+    if a.export_onnx:
+        model.eval()
+        torch.onnx.export(model, (x,), a.export_onnx, opset_version=14, input_names=["x"], output_names=["y"])
+        print(json.dumps({"onnx": a.export_onnx}))
+        return
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.04)
 
     def forward():

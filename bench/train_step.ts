@@ -1,7 +1,8 @@
-// `npm run bench -- train-step [--model NAME] [--batch N] [--iters N] [--threads N] [--precision f32|bf16] [--profile]
-//    [--no-torch] [--json]`
+// `npm run bench -- train-step [--model NAME] [--batch N] [--iters N] [--rounds N] [--threads N] [--precision f32|bf16]
+//    [--profile] [--no-torch] [--no-ort] [--json]`
 // Times our VisionTransformer (forward, and forward + backward + AdamW) on the native backend, and the same shapes
-// in PyTorch (bench/torch_vit.py), and prints ratios and GFLOP/s. With --json the last line is one JSON object.
+// in PyTorch (bench/torch_vit.py) and, forward only, in onnxruntime-node when it is installed (bench/ort_forward.ts),
+// and prints ratios and GFLOP/s. With --json the last line is one JSON object.
 // --precision bf16: our bf16 matmuls against PyTorch under torch.autocast(bfloat16), both mixed precision.
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -13,9 +14,10 @@ import { nativeAddon } from '../src/backend/native/register.js';
 import { namedConfig, type ViTConfig } from '../src/models/config.js';
 import { VisionTransformer } from '../src/models/vit.js';
 import { printKernelProfile, runTorchBaseline } from './baseline.js';
+import { openOrtForward, type OrtForward } from './ort_forward.js';
 import { trainStepFlops, vitForwardFlops } from './vit_flops.js';
 
-interface BenchModel {
+export interface BenchModel {
   name: string;
   config: ViTConfig;
   batch: number;
@@ -30,7 +32,7 @@ function defaultModels(batch?: number): BenchModel[] {
   ];
 }
 
-function parseModel(name: string, batch?: number): BenchModel {
+export function parseModel(name: string, batch?: number): BenchModel {
   const [base, size] = name.split('@');
   const config = namedConfig(base!);
   if (size) config.imgSize = Number(size);
@@ -61,6 +63,28 @@ function timeIt(fn: () => void, warmup: number, iters: number) {
   return { ...stats(times), cpu: Math.min(...cpu), share };
 }
 
+/**
+ * `timeIt(ours)` with a second contender timed in alternation with it (ours, theirs, ours, ...), so that both see the
+ * same minute of this VM's drifting speed; best and median wall ms of the other one.
+ */
+async function timeAlternating(ours: () => void, theirs: () => Promise<void>, warmup: number, iters: number) {
+  const other: number[] = [];
+  for (let i = 0; i < warmup; i++) {
+    ours();
+    await theirs();
+  }
+  const runs = [];
+  for (let i = 0; i < iters; i++) {
+    runs.push(timeIt(ours, 0, 1));
+    const t = performance.now();
+    await theirs();
+    other.push(performance.now() - t);
+  }
+  const times = runs.map((r) => r.best);
+  const share = runs.reduce((a, r) => a + r.share * r.best, 0) / times.reduce((a, b) => a + b, 0);
+  return { ours: { ...stats(times), cpu: Math.min(...runs.map((r) => r.cpu)), share }, theirs: stats(other) };
+}
+
 interface TorchTimes { forward_ms: number; train_step_ms: number; forward_cpu_ms: number; train_step_cpu_ms: number; peak_rss_mb: number }
 
 /**
@@ -79,29 +103,39 @@ function openblasCoretype(): string | undefined {
   return undefined;
 }
 
-/** Runs bench/torch_vit.py with the same thread count (OpenMP and OpenBLAS's own pool), passive waiting. */
-function torchBaseline(m: BenchModel, threads: number, iters: number, bf16: boolean): TorchTimes | null {
+/** bench/torch_vit.py's flags for the shapes of `m`. */
+function torchShapeArgs(m: BenchModel): (string | number)[] {
   const c = m.config;
-  const args = ['--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth,
-    '--heads', c.numHeads, '--batch', m.batch, '--threads', threads, '--iters', iters, ...(bf16 ? ['--bf16'] : [])];
+  return ['--img', c.imgSize, '--patch', c.patchSize, '--dim', c.embedDim, '--depth', c.depth, '--heads', c.numHeads, '--batch', m.batch];
+}
+
+/** Runs bench/torch_vit.py with the same thread count (OpenMP and OpenBLAS's own pool), passive waiting. */
+export function torchBaseline(m: BenchModel, threads: number, iters: number, bf16: boolean): TorchTimes | null {
+  const args = [...torchShapeArgs(m), '--threads', threads, '--iters', iters, ...(bf16 ? ['--bf16'] : [])];
+  return runTorchBaseline<TorchTimes>('bench/torch_vit.py', args, torchEnv(threads));
+}
+
+/** The environment of a PyTorch baseline: `threads` OpenBLAS threads, its kernels picked from the CPU flags, passive OpenMP waiting. */
+export function torchEnv(threads: number): NodeJS.ProcessEnv {
   const coretype = openblasCoretype();
-  const env = {
+  return {
     OPENBLAS_NUM_THREADS: String(threads),
     ...(coretype ? { OPENBLAS_CORETYPE: coretype } : {}),
     ...process.env, // an explicit OPENBLAS_* setting wins
     OMP_WAIT_POLICY: 'PASSIVE',
   };
-  return runTorchBaseline<TorchTimes>('bench/torch_vit.py', args, env);
 }
 
-async function benchModel(m: BenchModel, o: { iters: number; threads: number; profile: boolean; torch: boolean; bf16: boolean }) {
-  const c = m.config;
+interface BenchOptions { iters: number; rounds: number; threads: number; profile: boolean; torch: boolean; ort: boolean; bf16: boolean }
+
+/** Our ViT with seeded weights, AdamW state and fixed inputs: `forward` (no grad) and `trainStep` (fwd + bwd + AdamW). */
+export function vitStepHarness(c: ViTConfig, batch: number) {
   const model = new VisionTransformer(c, { seed: 0 });
   const params = [...model.trainableParameters().values()];
   const mState = params.map((p) => tf.variable(tf.zerosLike(p), false));
   const vState = params.map((p) => tf.variable(tf.zerosLike(p), false));
-  const x = tf.randomNormal([m.batch, c.inChans, c.imgSize, c.imgSize], 0, 1, 'float32', 1);
-  const r = tf.randomNormal([m.batch, c.embedDim], 0, 1, 'float32', 2);
+  const x = tf.randomNormal([batch, c.inChans, c.imgSize, c.imgSize], 0, 1, 'float32', 1);
+  const r = tf.randomNormal([batch, c.embedDim], 0, 1, 'float32', 2);
   let t = 0;
   const forward = () => {
     model.eval();
@@ -118,27 +152,75 @@ async function benchModel(m: BenchModel, o: { iters: number; threads: number; pr
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
   };
+  const dispose = () => {
+    tf.dispose([x, r, ...mState, ...vState]);
+    model.dispose();
+  };
+  return { forward, trainStep, dispose };
+}
+
+/** Our forward (alternated with ORT's when open) and train step, then PyTorch's: one round, close in time. */
+async function benchRound(m: BenchModel, o: BenchOptions, h: ReturnType<typeof vitStepHarness>, ort: OrtForward | null) {
+  let ortTimes: { best: number; median: number } | null = null;
+  let fwd: ReturnType<typeof timeIt>;
+  if (ort) {
+    const both = await timeAlternating(h.forward, ort.run, 1, o.iters);
+    fwd = both.ours;
+    ortTimes = both.theirs;
+  } else {
+    fwd = timeIt(h.forward, 1, o.iters);
+  }
+  const step = timeIt(h.trainStep, 1, o.iters);
+  const torch = o.torch ? torchBaseline(m, o.threads, o.iters, o.bf16) : null;
+  return { fwd, step, torch, ortTimes };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function benchModel(m: BenchModel, o: BenchOptions) {
+  const c = m.config;
+  const h = vitStepHarness(c, m.batch);
+  // ORT runs float32 only: it is the forward target of the float32 comparison. Timed in alternation with ours.
+  const ort: OrtForward | null =
+    o.ort && !o.bf16 ? await openOrtForward(torchShapeArgs(m), [m.batch, c.inChans, c.imgSize, c.imgSize], o.threads) : null;
   const load0 = loadavg()[0]!;
-  const fwd = timeIt(forward, 1, o.iters);
-  const step = timeIt(trainStep, 1, o.iters);
+  // The VM's speed drifts by ±20% over minutes: each round times ours and the baselines back to back, and the ratios
+  // reported are the median of the rounds' ratios (times are the best of all rounds).
+  const rounds: Awaited<ReturnType<typeof benchRound>>[] = [];
+  for (let r = 0; r < o.rounds; r++) rounds.push(await benchRound(m, o, h, ort));
+  await ort?.close();
   const load1 = loadavg()[0]!;
   // Peak RSS of this process so far (every model benchmarked before this one included: run one --model to compare).
   const peakRssMB = process.resourceUsage().maxRSS / 1024;
-  if (o.profile) await printKernelProfile(trainStep, 'one train step', 20, 22);
-  tf.dispose([x, r, ...mState, ...vState]);
-  model.dispose();
-  const torch = o.torch ? torchBaseline(m, o.threads, o.iters, o.bf16) : null;
+  if (o.profile) await printKernelProfile(h.trainStep, 'one train step', 20, 22);
+  h.dispose();
+  const best = (f: (r: (typeof rounds)[number]) => number | undefined) => {
+    const xs = rounds.map(f).filter((x): x is number => x !== undefined);
+    return xs.length ? Math.min(...xs) : null;
+  };
+  const ratio = (f: (r: (typeof rounds)[number]) => number | null) => {
+    const xs = rounds.map(f).filter((x): x is number => x !== null);
+    return xs.length ? median(xs) : null;
+  };
+  const fwdBest = best((r) => r.fwd.best)!, stepBest = best((r) => r.step.best)!;
+  const torchTimes = rounds.map((r) => r.torch).filter((t): t is TorchTimes => t !== null);
   const fFlops = vitForwardFlops(c, m.batch), sFlops = trainStepFlops(c, m.batch);
   return {
-    model: m.name, batch: m.batch, img: c.imgSize,
-    forward_ms: fwd.best, forward_median_ms: fwd.median, train_step_ms: step.best, train_step_median_ms: step.median,
-    forward_gflops: fFlops / fwd.best / 1e6, train_step_gflops: sFlops / step.best / 1e6,
-    torch_forward_ms: torch?.forward_ms ?? null, torch_train_step_ms: torch?.train_step_ms ?? null,
-    forward_ratio: torch ? fwd.best / torch.forward_ms : null, train_step_ratio: torch ? step.best / torch.train_step_ms : null,
-    forward_cpu_ms: fwd.cpu, train_step_cpu_ms: step.cpu,
-    torch_forward_cpu_ms: torch?.forward_cpu_ms ?? null, torch_train_step_cpu_ms: torch?.train_step_cpu_ms ?? null,
-    peak_rss_mb: peakRssMB, torch_peak_rss_mb: torch?.peak_rss_mb ?? null,
-    cpu_share: step.share, loadavg_before: load0, loadavg_after: load1,
+    model: m.name, batch: m.batch, img: c.imgSize, rounds: rounds.length,
+    forward_ms: fwdBest, forward_median_ms: median(rounds.map((r) => r.fwd.median)),
+    train_step_ms: stepBest, train_step_median_ms: median(rounds.map((r) => r.step.median)),
+    forward_gflops: fFlops / fwdBest / 1e6, train_step_gflops: sFlops / stepBest / 1e6,
+    torch_forward_ms: best((r) => r.torch?.forward_ms), torch_train_step_ms: best((r) => r.torch?.train_step_ms),
+    forward_ratio: ratio((r) => (r.torch ? r.fwd.best / r.torch.forward_ms : null)),
+    train_step_ratio: ratio((r) => (r.torch ? r.step.best / r.torch.train_step_ms : null)),
+    train_step_ratios: rounds.map((r) => (r.torch ? r.step.best / r.torch.train_step_ms : null)),
+    ort_forward_ms: best((r) => r.ortTimes?.best), ort_forward_median_ms: ratio((r) => r.ortTimes?.median ?? null),
+    forward_ort_ratio: ratio((r) => (r.ortTimes ? r.fwd.best / r.ortTimes.best : null)), ort_version: ort?.version ?? null,
+    forward_cpu_ms: Math.min(...rounds.map((r) => r.fwd.cpu)), train_step_cpu_ms: Math.min(...rounds.map((r) => r.step.cpu)),
+    torch_forward_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.forward_cpu_ms)) : null,
+    torch_train_step_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.train_step_cpu_ms)) : null,
+    peak_rss_mb: peakRssMB, torch_peak_rss_mb: torchTimes.length ? Math.max(...torchTimes.map((t) => t.peak_rss_mb)) : null,
+    cpu_share: median(rounds.map((r) => r.step.share)), loadavg_before: load0, loadavg_after: load1,
   };
 }
 
@@ -146,13 +228,16 @@ export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, batch: { type: 'string' }, iters: { type: 'string' }, threads: { type: 'string' },
-      backend: { type: 'string' }, precision: { type: 'string' }, profile: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, json: { type: 'boolean' },
+      model: { type: 'string' }, batch: { type: 'string' }, iters: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
+      backend: { type: 'string' }, precision: { type: 'string' }, profile: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, 'no-ort': { type: 'boolean' },
+      json: { type: 'boolean' },
     },
   });
   const batch = values.batch === undefined ? undefined : Number(values.batch);
   if (batch !== undefined && !(Number.isInteger(batch) && batch > 0)) throw new Error(`--batch must be a positive integer (got ${values.batch})`);
   const iters = Number(values.iters ?? 5);
+  const rounds = Number(values.rounds ?? 1);
+  if (!(Number.isInteger(rounds) && rounds > 0)) throw new Error(`--rounds must be a positive integer (got ${values.rounds})`);
   if (values.threads) process.env.DINOTS_NUM_THREADS = values.threads; // read when the addon loads
   const backend = await initBackend((values.backend ?? 'native') as BackendName);
   const precision = (values.precision ?? 'f32') as MatmulPrecision;
@@ -162,14 +247,18 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`backend ${backend}, matmul ${precision}, ${threads} threads, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const results = [];
   for (const m of models) {
-    const res = await benchModel(m, { iters, threads, profile: values.profile ?? false, torch: !values['no-torch'], bf16: precision === 'bf16' });
+    const res = await benchModel(m, {
+      iters, rounds, threads, profile: values.profile ?? false, torch: !values['no-torch'], ort: !values['no-ort'], bf16: precision === 'bf16',
+    });
     results.push(res);
     const ratio = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}x`);
-    console.log(`${m.name} batch ${m.batch} @${m.config.imgSize}:`);
+    console.log(`${m.name} batch ${m.batch} @${m.config.imgSize}${rounds > 1 ? ` (${rounds} rounds; ratios are medians over the rounds)` : ''}:`);
     console.log(`  forward     ${res.forward_ms.toFixed(0)} ms [median ${res.forward_median_ms.toFixed(0)}] ${res.forward_gflops.toFixed(0)} GFLOP/s` +
-      ` | torch ${res.torch_forward_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.forward_ratio)}`);
+      ` | torch ${res.torch_forward_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.forward_ratio)}` +
+      (res.ort_forward_ms === null ? '' : ` | onnxruntime-node ${res.ort_forward_ms.toFixed(0)} ms | ratio ${ratio(res.forward_ort_ratio)}`));
     console.log(`  train step  ${res.train_step_ms.toFixed(0)} ms [median ${res.train_step_median_ms.toFixed(0)}] ${res.train_step_gflops.toFixed(0)} GFLOP/s` +
-      ` | torch ${res.torch_train_step_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.train_step_ratio)}`);
+      ` | torch ${res.torch_train_step_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.train_step_ratio)}` +
+      (rounds > 1 ? ` (rounds: ${res.train_step_ratios.map(ratio).join(' ')})` : ''));
     console.log(`  CPU time    forward ${res.forward_cpu_ms.toFixed(0)} ms (torch ${res.torch_forward_cpu_ms?.toFixed(0) ?? 'n/a'}),` +
       ` train step ${res.train_step_cpu_ms.toFixed(0)} ms (torch ${res.torch_train_step_cpu_ms?.toFixed(0) ?? 'n/a'})`);
     console.log(`  peak RSS    ${res.peak_rss_mb.toFixed(0)} MB (torch ${res.torch_peak_rss_mb?.toFixed(0) ?? 'n/a'} MB; ours includes earlier models of this run)`);

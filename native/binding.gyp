@@ -9,7 +9,8 @@
         "src/reduce.cc",
         "src/layout.cc",
         "src/nn_ops.cc",
-        "src/adamw.cc"
+        "src/adamw.cc",
+        "src/bf16_cache.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

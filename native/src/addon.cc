@@ -30,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLayout(env, exports);
   InitNnOps(env, exports);
   InitAdamw(env, exports);
+  InitBf16Cache(env, exports);
   return exports;
 }
 

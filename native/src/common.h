@@ -37,6 +37,16 @@ inline void require(const Napi::CallbackInfo& info, bool ok, const char* msg) {
   if (!ok) throw Napi::RangeError::New(info.Env(), msg);
 }
 
+// bf16 copies of float32 buffers for the bf16 matmuls (bf16_cache.cc). Bf16Copy returns `n` rounded values of `data`
+// (whose ArrayBuffer `owner` holds): cached when `cacheable`, else (or when small) in `scratch`; valid until the
+// next matmul.
+void BeginBf16Call();
+const uint16_t* Bf16Copy(const Napi::Value& owner, bool cacheable, const float* data, int64_t n,
+                         std::vector<uint16_t>& scratch);
+// The buffer at [data, data + n) is about to change: drop its cached bf16 copies.
+void ForgetBf16(const float* data, int64_t n);
+void ClearBf16();
+
 // Each kernel file registers its functions here.
 void InitMatmul(Napi::Env env, Napi::Object exports);
 void InitElementwise(Napi::Env env, Napi::Object exports);
@@ -44,5 +54,6 @@ void InitReduce(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
 void InitNnOps(Napi::Env env, Napi::Object exports);
 void InitAdamw(Napi::Env env, Napi::Object exports);
+void InitBf16Cache(Napi::Env env, Napi::Object exports);
 
 }  // namespace dinots

@@ -20,6 +20,23 @@ export function fusedLayerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: numb
   return y!;
 }
 
+/**
+ * gelu(x·wᵀ + b) as one matmul with a GELU post-op, or null. Inference only: while a gradient is being recorded the
+ * caller keeps linear + GELU, whose gradient needs the pre-activation that the fused kernel never materialises.
+ */
+export function fusedLinearGelu(x: Tensor, w: Tensor, b: Tensor | null): Tensor | null {
+  const inF = w.shape[1]!;
+  if (!onNative() || tf.engine().state.gradientDepth > 0 || x.dtype !== 'float32' || w.rank !== 2 || x.shape[x.rank - 1] !== inF) {
+    return null;
+  }
+  return tf.tidy(() => {
+    const inputs = { a: x.reshape([-1, inF]), b: w, ...(b ? { bias: b } : {}) };
+    const y = tf.engine().runKernel('_FusedMatMul', inputs as never,
+      { transposeA: false, transposeB: true, activation: 'gelu' } as never) as unknown as Tensor;
+    return y.reshape([...x.shape.slice(0, -1), w.shape[0]!]);
+  });
+}
+
 /** Exact (erf) GELU, or null. */
 export function fusedGelu(x: Tensor): Tensor | null {
   if (!onNative() || x.dtype !== 'float32') return null;

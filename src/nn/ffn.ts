@@ -1,7 +1,7 @@
 // Feed-forward layers of a ViT block: the GELU MLP (fc1/fc2) and DINOv2's fused SwiGLU (w12/w3).
 import { tf, type Tensor } from '../backend/tf.js';
 import type { Rng } from '../util/rng.js';
-import { gelu, silu } from './functional.js';
+import { linearGelu, silu } from './functional.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
 
@@ -28,7 +28,7 @@ export class Mlp extends FeedForward {
   }
 
   forward(x: Tensor): Tensor {
-    return tf.tidy(() => this.fc2.forward(gelu(this.fc1.forward(x))));
+    return tf.tidy(() => this.fc2.forward(linearGelu(x, this.fc1.weight, this.fc1.bias)));
   }
 }
 

@@ -1,7 +1,7 @@
 // Composite TF.js ops used by the layers. Each is a small function with a fixed signature so a backend can later
 // route it to a fused kernel without touching the layers.
 import { tf, type Tensor } from '../backend/tf.js';
-import { fusedAttention, fusedGelu, fusedLayerNorm, fusedQkvAttention } from '../backend/fused.js';
+import { fusedAttention, fusedGelu, fusedLayerNorm, fusedLinearGelu, fusedQkvAttention } from '../backend/fused.js';
 
 /** y = x · wᵀ + b for x [..., in], w [out, in] (PyTorch Linear layout), b [out]. */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
@@ -36,6 +36,11 @@ export function gelu(x: Tensor): Tensor {
   const fused = fusedGelu(x);
   if (fused) return fused;
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}
+
+/** gelu(linear(x, w, b)): one matmul with a GELU post-op when inferring on `native` (saves a pass over the hidden layer). */
+export function linearGelu(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  return fusedLinearGelu(x, w, b ?? null) ?? tf.tidy(() => gelu(linear(x, w, b)));
 }
 
 /** SiLU, x·sigmoid(x). */

@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/backend/tf.js';
+import { adamwStep } from '../../src/backend/adamw_kernel.js';
 import { loadAddon } from '../../src/backend/native/addon.js';
 import { matmulPrecision, setMatmulPrecision } from '../../src/backend/select.js';
 import { nativeSkip, rand, vitNanoLossAndGrads } from './native_helpers.js';
@@ -83,6 +84,61 @@ test('ViT nano in bf16: loss and gradients stay close to the float32 cpu backend
   const errs = ref.grads.map((g, i) => relErr(got.grads[i]!, g));
   assert.ok(Math.max(...errs) < 0.1, `worst parameter gradient relative error ${Math.max(...errs)}`);
   assert.ok(errs.reduce((s, e) => s + e, 0) / errs.length < 0.03, `mean gradient relative error ${errs}`);
+});
+
+/** a [M, K] · b [K, N] in plain JS (float64 sums). */
+function refMatmul(a: Float32Array, b: Float32Array, M: number, K: number, N: number): Float32Array {
+  const out = new Float32Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[i * K + k]! * b[k * N + j]!;
+      out[i * N + j] = s;
+    }
+  }
+  return out;
+}
+
+test('bf16 operand cache: reused, and never stale after the pool recycles a buffer or AdamW updates in place', { skip }, async () => {
+  await tf.setBackend('native');
+  await setMatmulPrecision('bf16'); // (switching precision empties the cache, so the references below are plain JS)
+  const addon = loadAddon();
+  const backend = tf.backend() as unknown as { data: { get(id: object): { values: unknown } } };
+  const buffer = (t: tf.Tensor) => backend.data.get(t.dataId).values;
+  const [M, K, N] = [300, 256, 260]; // operands above the cache's 64K-value minimum
+  const wv = rand([K, N], 12), w = tf.tensor(wv, [K, N]);
+  // Kernel outputs live in pool buffers, which the cache may keep (a negation keeps the values exact).
+  const v1 = rand([M, K], 13), v2 = rand([M, K], 14);
+  const in1 = tf.tensor(v1, [M, K]), in2 = tf.tensor(v2, [M, K]);
+  const a1 = tf.neg(in1);
+  const y1 = tf.matMul(a1, w).dataSync().slice();
+  assert.ok(addon.bf16CacheStats().entries >= 1, 'the pooled operand was cached');
+  assert.deepEqual(Array.from(tf.matMul(a1, w).dataSync()), Array.from(y1), 'a cached operand gives the same product');
+  const old = buffer(a1);
+  a1.dispose();
+  // The same size again: the pool hands the same buffer back, now holding other values.
+  const a2 = tf.neg(in2);
+  assert.equal(buffer(a2), old, 'test setup: the pool reused the buffer');
+  const got = tf.matMul(a2, w).dataSync();
+  const want = refMatmul(v2.map((x) => -x), wv, M, K, N);
+  assert.ok(relErr(got, want) < 1e-2, `recycled buffer: relative error ${relErr(got, want)} (stale bf16 copy?)`);
+  // AdamW writes a parameter in place (its own pooled buffer): its next product must use the new values.
+  const init = tf.neg(in1);
+  const p = tf.variable(init);
+  init.dispose();
+  const mState = tf.variable(tf.zerosLike(p)), vState = tf.variable(tf.zerosLike(p)), g = tf.onesLike(p);
+  const before = buffer(p);
+  tf.matMul(p, w).dispose();
+  const entries = addon.bf16CacheStats().entries;
+  adamwStep([p], [g], [mState], [vState], 0.5, 0, 0.9, 0.999, 1e-8, 1); // grad 1: every value drops by lr = 0.5
+  assert.equal(buffer(p), before, 'test setup: AdamW updated the buffer in place');
+  assert.equal(addon.bf16CacheStats().entries, entries - 1, 'AdamW dropped the parameter\'s copy');
+  const gotP = tf.matMul(p, w).dataSync();
+  const wantP = refMatmul(v1.map((x) => -x - 0.5), wv, M, K, N);
+  assert.ok(relErr(gotP, wantP) < 1e-2, `after AdamW: relative error ${relErr(gotP, wantP)} (stale bf16 copy?)`);
+  await setMatmulPrecision('f32');
+  assert.equal(addon.bf16CacheStats().entries, 0, 'switching precision empties the cache');
+  tf.dispose([w, in1, in2, a2, p, mState, vState, g]);
 });
 
 test('bf16 precision: clear errors for an unknown mode and for non-native backends', { skip: nativeSkip }, async () => {

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, type Tensor } from '../../src/backend/tf.js';
-import { fusedAttention, fusedGelu, fusedLayerNorm } from '../../src/backend/fused.js';
+import { fusedAttention, fusedGelu, fusedLayerNorm, fusedLinearGelu } from '../../src/backend/fused.js';
+import { linearGelu } from '../../src/nn/functional.js';
 import { adamwStep } from '../../src/backend/adamw_kernel.js';
 import { compareBackends, nativeSkip, rand } from './native_helpers.js';
 
@@ -44,12 +45,30 @@ test('fused attention matches the composite, forward and gradients (also with pr
   await compareBackends('attention+probs', (q, k, v) => withProbs(q!, k!, v!), [[2, 6, 4], [2, 6, 4], [2, 6, 4]], { grad: true });
 });
 
+test('linear + GELU: one fused matmul when inferring, the composite (and its gradient) under a tape', { skip }, async () => {
+  const ref = (x: Tensor, w: Tensor, b: Tensor) =>
+    geluRef(tf.add(tf.matMul(x.reshape([-1, x.shape[2]!]), w, false, true), b)).reshape([...x.shape.slice(0, 2), w.shape[0]!]);
+  await tf.setBackend('native');
+  const [x, w, b] = [[3, 9, 37], [50, 37], [50]].map((s, i) => tf.tensor(rand(s, i + 11), s));
+  assert.ok(fusedLinearGelu(x!, w!, b!), 'fused path taken outside a gradient');
+  tf.grad((xx: Tensor) => {
+    assert.equal(fusedLinearGelu(xx, w!, b!), null, 'no fused path while a gradient is recorded');
+    return tf.sum(xx);
+  })(x!);
+  tf.dispose([x!, w!, b!]);
+  await compareBackends('linearGelu', (x, w, b) => (tf.getBackend() === 'native' ? linearGelu(x!, w!, b!) : ref(x!, w!, b!)),
+    [[3, 9, 37], [50, 37], [50]], { atol: 1e-4 });
+  await compareBackends('linearGelu grad', (x, w, b) => (tf.getBackend() === 'native' ? linearGelu(x!, w!, b!) : ref(x!, w!, b!)),
+    [[3, 9, 37], [50, 37], [50]], { grad: true, atol: 1e-4 });
+});
+
 test('fused entry points return null off the native backend', async () => {
   await tf.setBackend('cpu');
   const x = tf.ones([2, 4]);
   assert.equal(fusedGelu(x), null);
   assert.equal(fusedLayerNorm(x, tf.ones([4]), tf.zeros([4]), 1e-5), null);
   assert.equal(fusedAttention(x, x, x, 1, false), null);
+  assert.equal(fusedLinearGelu(x, tf.ones([3, 4]), null), null);
 });
 
 test('adamwStep: native in-place update equals the composite, and leaves clones alone', { skip }, async () => {

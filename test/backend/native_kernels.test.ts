@@ -17,6 +17,13 @@ test('matmul: plain, transposed, batched and batch-broadcast, with gradients', {
   await compareBackends('bcast batch 1', (x, y) => tf.matMul(x!, y!, false, true), [[1, 7, 5], [3, 6, 5]]);
   await compareBackends('K = 1 and big K', (x, y) => tf.matMul(x!, y!), [[9, 1], [1, 11]]);
   await compareBackends('long K', (x, y) => tf.matMul(x!, y!), [[3, 1000], [1000, 17]], { rtol: 1e-3, atol: 1e-4 });
+  // Shapes where the addon multiplies by a transposed copy of B (a Linear layer's data and weight gradients), and
+  // where it computes (Bᵀ·A)ᵀ instead of Aᵀ·B (a wide weight gradient). Forward only: the cpu reference is slow here.
+  for (const ta of [false, true]) {
+    const a = ta ? [512, 1030] : [1030, 512];
+    await compareBackends(`tall A ${ta}, row-major B`, (x, y) => tf.matMul(x!, y!, ta, false), [a, [512, 1024]], { rtol: 1e-3, atol: 1e-3 });
+  }
+  await compareBackends('Aᵀ·B as (Bᵀ·A)ᵀ', (x, y) => tf.matMul(x!, y!, true, false), [[1800, 300], [1800, 1100]], { rtol: 1e-3, atol: 1e-3 });
 });
 
 test('fused matmul with bias and activations', { skip }, async () => {

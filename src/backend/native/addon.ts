@@ -9,11 +9,18 @@ export interface NativeAddon {
   getNumThreads(): number;
   /** Precision of every later matmul: 'f32', or 'bf16' operands with f32 accumulation (throws where unsupported). */
   setMatmulPrecision(mode: 'f32' | 'bf16'): void;
+  /** The buffer is about to be rewritten: drop the bf16 matmul cache's copies of it. */
+  bf16Forget(buffer: Float32Array): void;
+  /** Entries and bytes of the bf16 operand cache (DINOTS_BF16_CACHE_MB bounds it). */
+  bf16CacheStats(): { entries: number; bytes: number };
   /** The instruction set oneDNN uses here, e.g. 'avx512_core_amx'. */
   cpuIsa(): string;
-  /** a [batchA, M, K] (or [batchA, K, M] when transA), b [batchB, K, N] (or [batchB, N, K]), out [max batch, M, N]. */
+  /**
+   * a [batchA, M, K] (or [batchA, K, M] when transA), b [batchB, K, N] (or [batchB, N, K]), out [max batch, M, N].
+   * cache (bf16 only): bit 0 / bit 1 let the addon keep a rounded copy of a / b for later products (bf16Cacheable).
+   */
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, M: number, K: number,
-    N: number, transA: boolean, transB: boolean, bias: Float32Array | null, act: number, alpha: number): void;
+    N: number, transA: boolean, transB: boolean, bias: Float32Array | null, act: number, alpha: number, cache?: number): void;
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array,
     outShape: number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;

@@ -24,6 +24,13 @@ let pooledBytes = 0;
 const owned = new WeakMap<ArrayBufferLike, Float32Array>();
 const escaped = new WeakSet<ArrayBufferLike>();
 
+let onReuse: ((buffer: Float32Array) => void) | null = null;
+
+/** `hook` sees every pooled buffer just before it is handed out again (null: none). */
+export function setReuseHook(hook: ((buffer: Float32Array) => void) | null): void {
+  onReuse = hook;
+}
+
 /** An uninitialised (possibly recycled) float32 buffer of n elements: the kernel must write every element. */
 export function allocF32(n: number): Float32Array {
   if (n < MIN_POOLED) return new Float32Array(n);
@@ -32,6 +39,7 @@ export function allocF32(n: number): Float32Array {
   if (reused) {
     pooledBytes -= reused.byteLength;
     touch(n, list!);
+    onReuse?.(reused);
     return reused;
   }
   const fresh = new Float32Array(n);
@@ -44,6 +52,20 @@ export function noteStored(values: unknown, isFirstStore: boolean): void {
   if (!ArrayBuffer.isView(values)) return;
   const parent = owned.get(values.buffer);
   if (parent && !(isFirstStore && parent === values)) escaped.add(values.buffer);
+}
+
+/**
+ * Whether the bf16 matmul may keep a rounded copy of `values` while they live: only for buffers this pool handed
+ * out and that never escaped, since nothing rewrites those except through allocF32 (which the reuse hook reports)
+ * and AdamW (which tells the addon itself). Arrays from user code may be refilled behind the backend's back.
+ */
+export function bf16Cacheable(values: Float32Array): boolean {
+  return owned.has(values.buffer) && !escaped.has(values.buffer);
+}
+
+/** addon.matmul's `cache` argument for operands a and b. */
+export function bf16CacheMask(a: Float32Array, b: Float32Array): number {
+  return (bf16Cacheable(a) ? 1 : 0) | (bf16Cacheable(b) ? 2 : 0);
 }
 
 /** The values may now be held by code outside the backend (readSync): never recycle them. */

@@ -2,7 +2,7 @@
 // LayerNorm, GELU (erf) and attention (softmax(q·kᵀ·scale)·v). Each replaces 5-30 TF.js ops per direction.
 import { tf } from '../tf.js';
 import { BINARY, type NativeAddon } from './addon.js';
-import { allocF32, recycle } from './buffer_pool.js';
+import { allocF32, bf16CacheMask, recycle } from './buffer_pool.js';
 import { mustF32, output, sizeOf, type NativeKernel } from './kernel_util.js';
 import type { Tensor } from '../tf.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
@@ -71,9 +71,9 @@ interface AttnShape { B: number; T: number; S: number; d: number; dv: number }
 
 /** probs = softmax(scale·q·kᵀ), out = probs·v over B independent [T, d] × [S, d] × [S, dv] problems. */
 function attentionCore(addon: NativeAddon, q: F32, k: F32, v: F32, probs: F32, out: F32, { B, T, S, d, dv }: AttnShape, scale: number) {
-  addon.matmul(q, k, probs, B, B, T, d, S, false, true, null, 0, 0);
+  addon.matmul(q, k, probs, B, B, T, d, S, false, true, null, 0, 0, bf16CacheMask(q, k));
   addon.softmax(probs, B * T, S, probs, scale);
-  addon.matmul(probs, v, out, B, B, T, S, dv, false, false, null, 0, 0);
+  addon.matmul(probs, v, out, B, B, T, S, dv, false, false, null, 0, 0, bf16CacheMask(probs, v));
 }
 
 /** The backward of attentionCore into dq, dk, dv; `dprobs` is an extra upstream gradient on the probabilities. */
@@ -85,15 +85,15 @@ function attentionGradCore(
   scale: number,
 ) {
   const dP = allocF32(B * T * S);
-  addon.matmul(t.probs, t.dout, g.dv, B, B, S, T, dv, true, false, null, 0, 0); // dV = Pᵀ·dO
-  addon.matmul(t.dout, t.v, dP, B, B, T, dv, S, false, true, null, 0, 0); // dP = dO·Vᵀ
+  addon.matmul(t.probs, t.dout, g.dv, B, B, S, T, dv, true, false, null, 0, 0, bf16CacheMask(t.probs, t.dout)); // dV = Pᵀ·dO
+  addon.matmul(t.dout, t.v, dP, B, B, T, dv, S, false, true, null, 0, 0, bf16CacheMask(t.dout, t.v)); // dP = dO·Vᵀ
   if (t.dprobs) {
     const shape = [B * T * S];
     addon.binary(BINARY.Add, dP, shape, t.dprobs, shape, dP, shape);
   }
   addon.softmaxGrad(t.probs, dP, B * T, S, dP, scale); // dS (includes the scale)
-  addon.matmul(dP, t.k, g.dq, B, B, T, S, d, false, false, null, 0, 0); // dQ = dS·K
-  addon.matmul(dP, t.q, g.dk, B, B, S, T, d, true, false, null, 0, 0); // dK = dSᵀ·Q
+  addon.matmul(dP, t.k, g.dq, B, B, T, S, d, false, false, null, 0, 0, bf16CacheMask(dP, t.k)); // dQ = dS·K
+  addon.matmul(dP, t.q, g.dk, B, B, S, T, d, true, false, null, 0, 0, bf16CacheMask(dP, t.q)); // dK = dSᵀ·Q
   recycle(dP);
 }
 
