@@ -53,13 +53,16 @@ std::map<const float*, Entry>& Entries() {
 int64_t g_bytes = 0, g_largest = 0;
 uint64_t g_tick = 0;
 
+int64_t MbToBytes(double mb) { return static_cast<int64_t>((mb > 0 ? mb : 0) * 1024 * 1024); }
+
+int64_t g_maxBytes = -1;  // -1: not read yet
+
 int64_t MaxBytes() {
-  static const int64_t max = [] {
+  if (g_maxBytes < 0) {
     const char* env = std::getenv("DINOTS_BF16_CACHE_MB");
-    const double mb = env && *env ? std::atof(env) : 512.0;
-    return static_cast<int64_t>((mb > 0 ? mb : 0) * 1024 * 1024);
-  }();
-  return max;
+    g_maxBytes = MbToBytes(env && *env ? std::atof(env) : 512.0);
+  }
+  return g_maxBytes;
 }
 
 // Round to nearest even, as the CPU's vcvtneps2bf16 (and oneDNN's reorder) do; NaNs stay NaN.
@@ -72,8 +75,6 @@ void ToBf16(const float* src, uint16_t* dst, int64_t n) {
     dst[i] = static_cast<uint16_t>(nan ? (u >> 16) | 0x40u : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
   }
 }
-
-int64_t MaxBytes();
 
 void Drop(std::map<const float*, Entry>::iterator it) {
   const int64_t n = it->second.size;
@@ -164,6 +165,15 @@ Napi::Value Bf16Forget(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setBf16CacheMB(mb): the cache's budget from now on (0 turns it off); empties it.
+Napi::Value SetBf16CacheMB(const Napi::CallbackInfo& info) {
+  const double mb = f64(info, 0);
+  require(info, mb >= 0, "setBf16CacheMB: the budget must be >= 0 MiB");
+  ClearBf16();
+  g_maxBytes = MbToBytes(mb);
+  return info.Env().Undefined();
+}
+
 // bf16CacheStats() -> { entries, bytes }: for tests and benchmarks.
 Napi::Value Bf16CacheStats(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(info.Env());
@@ -177,6 +187,7 @@ Napi::Value Bf16CacheStats(const Napi::CallbackInfo& info) {
 void InitBf16Cache(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16Forget", Napi::Function::New(env, Bf16Forget));
   exports.Set("bf16CacheStats", Napi::Function::New(env, Bf16CacheStats));
+  exports.Set("setBf16CacheMB", Napi::Function::New(env, SetBf16CacheMB));
 }
 
 }  // namespace dinots

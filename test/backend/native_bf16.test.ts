@@ -7,6 +7,8 @@ import { adamwStep } from '../../src/backend/adamw_kernel.js';
 import { loadAddon } from '../../src/backend/native/addon.js';
 import { matmulPrecision, setMatmulPrecision } from '../../src/backend/select.js';
 import { nativeSkip, rand, vitNanoLossAndGrads } from './native_helpers.js';
+import { namedConfig } from '../../src/models/config.js';
+import { VisionTransformer } from '../../src/models/vit.js';
 
 function bf16Skip(): string | false {
   if (nativeSkip) return nativeSkip;
@@ -139,6 +141,45 @@ test('bf16 operand cache: reused, and never stale after the pool recycles a buff
   await setMatmulPrecision('f32');
   assert.equal(addon.bf16CacheStats().entries, 0, 'switching precision empties the cache');
   tf.dispose([w, in1, in2, a2, p, mState, vState, g]);
+});
+
+/** Losses of a few AdamW steps of a seeded ViT nano in bf16, and its final parameters. */
+function bf16TrainingRun(steps: number): { losses: number[]; params: Float32Array[] } {
+  const c = namedConfig('vit_nano_p4_28');
+  const model = new VisionTransformer(c, { seed: 5 });
+  model.train();
+  const params = [...model.trainableParameters().values()];
+  const m = params.map((p) => tf.variable(tf.zerosLike(p), false)), v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  const losses: number[] = [];
+  for (let s = 1; s <= steps; s++) {
+    const x = tf.tensor(rand([16, 3, 28, 28], 20 + s), [16, 3, 28, 28]), r = tf.tensor(rand([16, 96], 40 + s), [16, 96]);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
+    losses.push(value.dataSync()[0]!);
+    adamwStep(params, params.map((p) => grads[p.name]!), m, v, 1e-3, 0.04, 0.9, 0.999, 1e-8, s);
+    tf.dispose([x, r, value, ...Object.values(grads)]);
+  }
+  const out = { losses, params: params.map((p) => (p.dataSync() as Float32Array).slice()) };
+  tf.dispose([...m, ...v]);
+  model.dispose();
+  return out;
+}
+
+test('bf16 operand cache changes no bit of a training run (losses and parameters after AdamW steps)', { skip }, async () => {
+  await tf.setBackend('native');
+  await setMatmulPrecision('bf16');
+  const addon = loadAddon();
+  try {
+    const cached = bf16TrainingRun(4);
+    assert.ok(addon.bf16CacheStats().entries > 0, 'the run used the cache');
+    addon.setBf16CacheMB(0);
+    const uncached = bf16TrainingRun(4);
+    assert.equal(addon.bf16CacheStats().entries, 0);
+    assert.deepEqual(cached.losses, uncached.losses);
+    cached.params.forEach((p, i) => assert.deepEqual(p, uncached.params[i], `parameter ${i}`));
+  } finally {
+    addon.setBf16CacheMB(512);
+    await setMatmulPrecision('f32');
+  }
 });
 
 test('bf16 precision: clear errors for an unknown mode and for non-native backends', { skip: nativeSkip }, async () => {

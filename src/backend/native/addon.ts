@@ -13,6 +13,8 @@ export interface NativeAddon {
   bf16Forget(buffer: Float32Array): void;
   /** Entries and bytes of the bf16 operand cache (DINOTS_BF16_CACHE_MB bounds it). */
   bf16CacheStats(): { entries: number; bytes: number };
+  /** The bf16 operand cache's budget from now on (0: off); empties the cache. */
+  setBf16CacheMB(mb: number): void;
   /** The instruction set oneDNN uses here, e.g. 'avx512_core_amx'. */
   cpuIsa(): string;
   /**
