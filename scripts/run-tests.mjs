@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts file with Node's built-in test runner (through tsx).
 // Usage: node scripts/run-tests.mjs [filter...]  — filters keep files whose path contains any of them.
+// --expose-gc: the leak tests call gc() before they read RSS (without it, lazy GC makes RSS growth flaky).
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -22,5 +23,5 @@ if (files.length === 0) {
   process.exit(1);
 }
 const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { cwd: root, stdio: 'inherit', env });
+const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--test', ...files], { cwd: root, stdio: 'inherit', env });
 process.exit(r.status ?? 1);
