@@ -22,9 +22,9 @@ const flops = (c: MatmulCall) => 2 * Math.max(c.bA, c.bB) * c.M * c.K * c.N;
 function recordMatmuls(addon: NativeAddon, step: () => void): MatmulCall[] {
   const calls: MatmulCall[] = [];
   const matmul = addon.matmul;
-  addon.matmul = (a, b, out, bA, bB, M, K, N, transA, transB, bias, act, alpha) => {
+  addon.matmul = (a, b, out, bA, bB, M, K, N, transA, transB, bias, act, alpha, cache) => {
     calls.push({ bA, bB, M, K, N, transA, transB, bias: bias !== null, act });
-    matmul.call(addon, a, b, out, bA, bB, M, K, N, transA, transB, bias, act, alpha);
+    matmul.call(addon, a, b, out, bA, bB, M, K, N, transA, transB, bias, act, alpha, cache);
   };
   try {
     step();

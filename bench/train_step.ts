@@ -198,7 +198,7 @@ async function benchModel(m: BenchModel, o: BenchOptions) {
     const xs = rounds.map(f).filter((x): x is number => x !== undefined);
     return xs.length ? Math.min(...xs) : null;
   };
-  const ratio = (f: (r: (typeof rounds)[number]) => number | null) => {
+  const medianOf = (f: (r: (typeof rounds)[number]) => number | null) => {
     const xs = rounds.map(f).filter((x): x is number => x !== null);
     return xs.length ? median(xs) : null;
   };
@@ -211,11 +211,11 @@ async function benchModel(m: BenchModel, o: BenchOptions) {
     train_step_ms: stepBest, train_step_median_ms: median(rounds.map((r) => r.step.median)),
     forward_gflops: fFlops / fwdBest / 1e6, train_step_gflops: sFlops / stepBest / 1e6,
     torch_forward_ms: best((r) => r.torch?.forward_ms), torch_train_step_ms: best((r) => r.torch?.train_step_ms),
-    forward_ratio: ratio((r) => (r.torch ? r.fwd.best / r.torch.forward_ms : null)),
-    train_step_ratio: ratio((r) => (r.torch ? r.step.best / r.torch.train_step_ms : null)),
+    forward_ratio: medianOf((r) => (r.torch ? r.fwd.best / r.torch.forward_ms : null)),
+    train_step_ratio: medianOf((r) => (r.torch ? r.step.best / r.torch.train_step_ms : null)),
     train_step_ratios: rounds.map((r) => (r.torch ? r.step.best / r.torch.train_step_ms : null)),
-    ort_forward_ms: best((r) => r.ortTimes?.best), ort_forward_median_ms: ratio((r) => r.ortTimes?.median ?? null),
-    forward_ort_ratio: ratio((r) => (r.ortTimes ? r.fwd.best / r.ortTimes.best : null)), ort_version: ort?.version ?? null,
+    ort_forward_ms: best((r) => r.ortTimes?.best), ort_forward_median_ms: medianOf((r) => r.ortTimes?.median ?? null),
+    forward_ort_ratio: medianOf((r) => (r.ortTimes ? r.fwd.best / r.ortTimes.best : null)), ort_version: ort?.version ?? null,
     forward_cpu_ms: Math.min(...rounds.map((r) => r.fwd.cpu)), train_step_cpu_ms: Math.min(...rounds.map((r) => r.step.cpu)),
     torch_forward_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.forward_cpu_ms)) : null,
     torch_train_step_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.train_step_cpu_ms)) : null,
