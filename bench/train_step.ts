@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { tf, type Tensor } from '../src/backend/tf.js';
+import { variableGrads } from '../src/backend/grads.js';
 import { initBackend, setMatmulPrecision, type BackendName, type MatmulPrecision } from '../src/backend/select.js';
 import { adamwStep } from '../src/backend/adamw_kernel.js';
 import { nativeAddon } from '../src/backend/native/register.js';
@@ -143,7 +144,7 @@ export function vitStepHarness(c: ViTConfig, batch: number) {
   };
   const trainStep = () => {
     model.train();
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
+    const { value, grads } = variableGrads(() => tf.sum(tf.mul(model.forward(x), r)) as tf.Scalar, params);
     // Parameters outside the forward graph (DINOv2's mask_token without masks) get no gradient and no update.
     const used = params.map((p, i) => i).filter((i) => grads[params[i]!.name] !== undefined);
     const pick = <T>(xs: T[]) => used.map((i) => xs[i]!);

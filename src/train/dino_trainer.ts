@@ -4,6 +4,7 @@
 //   AdamW with the scheduled lr / wd → teacher EMA with the scheduled momentum.
 // Student and teacher parameters are named like the official MultiCropWrapper: `backbone.<name>`, `head.<name>`.
 import { tf, type Tensor, type Variable } from '../backend/tf.js';
+import { variableGrads } from '../backend/grads.js';
 import type { Module } from '../nn/module.js';
 import type { DINOLoss } from '../ssl/dino_loss.js';
 import { cancelLastLayerGradients, clipPerParam } from './clip.js';
@@ -107,7 +108,7 @@ export class DinoTrainer {
     const teacherOutput = tf.tidy(() => multiCropForward(teacher.backbone, teacher.head, crops.slice(0, 2)));
     const stats = teacherStatsTensor(teacherOutput, dinoLoss.center.value, dinoLoss.teacherTemp(epoch));
     let studentOutput: Tensor | null = null;
-    const { value, grads: byVar } = tf.variableGrads(() => {
+    const { value, grads: byVar } = variableGrads(() => {
       const out = multiCropForward(student.backbone, student.head, crops);
       if (capture) studentOutput = tf.keep(out.clone());
       return dinoLoss.forward(out, teacherOutput, epoch);

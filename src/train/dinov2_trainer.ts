@@ -14,6 +14,7 @@
 // Distillation uses the same step with a frozen teacher: no EMA into it, an `ema` copy of the student instead, and
 // optionally an unmasked student input with the iBOT loss over every patch (batch.maskStudentInput = false).
 import { tf, type Tensor, type Variable } from '../backend/tf.js';
+import { variableGrads } from '../backend/grads.js';
 import { DINOClsTokenLoss } from '../ssl/dino_clstoken_loss.js';
 import { IBOTPatchLoss } from '../ssl/ibot_patch_loss.js';
 import { koleoLoss } from '../ssl/koleo_loss.js';
@@ -217,7 +218,7 @@ export class Dinov2Trainer {
     const parts: Tensor[] = [];
     const studentMasks = batch.maskStudentInput === false ? null : tf.tensor2d(Float32Array.from(masks.data), masks.shape);
     const masksWeight = doIbot ? tf.tensor1d(masks.masksWeight) : null;
-    const { value, grads: byVar } = tf.variableGrads(() => {
+    const { value, grads: byVar } = variableGrads(() => {
       const g = student.backbone.forwardFeatures(studentGlobal, studentMasks);
       const globalCls = g.clsToken;
       const headIn: Tensor[] = [];
