@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, type Tensor } from '../../src/backend/tf.js';
 import { variableGrads } from '../../src/backend/grads.js';
+import { linear } from '../../src/nn/functional.js';
 import { VisionTransformer } from '../../src/models/vit.js';
 import { dinov2Config } from '../../src/models/config.js';
 import { nativeSkip } from './native_helpers.js';
@@ -89,4 +90,51 @@ test('variableGrads frees saved tensors and intermediate gradients during the ba
   // Each layer keeps 2-3 tensors of 16 KB alive in TF.js until the end: ≥ 40 of them at the bottom.
   assert.ok(theirs - ours > 40 * 64 * 64 * 4, `live bytes at the first layer's gradient: ours ${ours}, tf.variableGrads ${theirs}`);
   w.dispose();
+});
+
+test('variableGrads frees what a gradient function creates besides the input gradients, node by node', async () => {
+  await tf.setBackend('cpu');
+  // A customGrad computes its gradients eagerly; the temporaries it makes on the way (here a 16 KB product) are freed
+  // with its node, not kept until the whole backward pass ends.
+  const w = tf.variable(tf.fill([64, 64], 0.01), true, 'tmpw');
+  const layer = tf.customGrad(((x: Tensor, save: tf.GradSaveFunc) => {
+    save([x]);
+    return { value: tf.tanh(x), gradFunc: (dy: Tensor, [s]: Tensor[]) => tf.mul(tf.mul(dy, tf.sub(1, tf.square(tf.tanh(s!)))), 1) };
+  }) as never) as unknown as (x: Tensor) => Tensor;
+  let atBottom = 0;
+  const probe = tf.customGrad(((x: Tensor) => ({
+    value: x.clone(),
+    gradFunc: (dy: Tensor) => {
+      atBottom = tf.memory().numTensors;
+      return dy.clone();
+    },
+  })) as never) as unknown as (x: Tensor) => Tensor;
+  const r = variableGrads(() => {
+    let h = probe(tf.matMul(tf.ones([64, 64]), w));
+    for (let i = 0; i < 20; i++) h = layer(tf.matMul(h, w));
+    return tf.sum(h) as tf.Scalar;
+  }, [w]);
+  tf.dispose([r.value, ...Object.values(r.grads).filter((g): g is Tensor => g !== null)]);
+  // Each layer's gradient function makes 5 temporaries; kept to the end they would be 100 tensors at the bottom.
+  assert.ok(atBottom < 60, `${atBottom} tensors alive at the first layer's gradient`);
+  w.dispose();
+});
+
+test('linear records x and w for its gradient, not its output', async () => {
+  await tf.setBackend('cpu');
+  const engine = tf.engine() as unknown as { state: { activeTape: { saved?: Tensor[] }[] | null }; startTape(): void; endTape(): void };
+  const x = tf.ones([2, 5, 7]), w = tf.ones([300, 7]), b = tf.ones([300]);
+  engine.startTape();
+  try {
+    const y = linear(x, w, b);
+    const saved = (engine.state.activeTape ?? []).flatMap((n) => n.saved ?? []).map((t) => t.size);
+    assert.ok(!saved.includes(y.size), `saved sizes ${saved}: the output (${y.size}) must not be kept`);
+    assert.ok(saved.includes(x.size) && saved.includes(w.size));
+    y.dispose();
+  } finally {
+    for (const n of engine.state.activeTape ?? []) for (const t of n.saved ?? []) t.dispose();
+    engine.endTape();
+    engine.state.activeTape = null;
+  }
+  tf.dispose([x, w, b]);
 });

@@ -71,3 +71,39 @@ test('a full pool evicts its least recently used sizes for new ones, and honours
     setPoolLimitBytes(2 * 1024 ** 3);
   }
 });
+
+test('a request with no free buffer of its size takes a free one up to 1.5x larger, as a view, and gives it back whole', () => {
+  clearPool();
+  try {
+    const big = allocF32(3 * N);
+    recycle(big);
+    // 3N is 1.5x of 2N, so a 2N request may take it; an N request may not (3x).
+    const small = allocF32(N);
+    assert.notEqual(small.buffer, big.buffer, 'a buffer 3x larger is not used');
+    const view = allocF32(2 * N);
+    assert.equal(view.length, 2 * N);
+    assert.equal(view.buffer, big.buffer, 'the 3N buffer serves a 2N request');
+    assert.deepEqual(poolStats(), { buffers: 0, bytes: 0 });
+    recycle(view);
+    assert.deepEqual(poolStats(), { buffers: 1, bytes: 3 * N * 4 }, 'the whole buffer is back');
+    const again = allocF32(3 * N);
+    assert.equal(again, big, 'and serves its own size again, whole');
+    recycle(small);
+  } finally {
+    clearPool();
+  }
+});
+
+test('tensors stored in best-fit views keep their values and sizes through kernels (native)', { skip }, async () => {
+  await tf.setBackend('native');
+  clearPool();
+  const a = tf.tensor(rand([3 * N], 7), [3 * N]);
+  tf.exp(a).dispose(); // a free 3N buffer
+  const b = tf.tensor(rand([2 * N], 8), [2 * N]);
+  const y = tf.mul(b, 2); // 2N output: a view of the 3N buffer
+  const want = Array.from(b.dataSync(), (v) => Math.fround(v * 2));
+  assert.equal(y.dataSync().length, 2 * N);
+  assert.deepEqual(Array.from(y.dataSync()), want);
+  assert.deepEqual(Array.from(tf.add(y, 0).dataSync()), want);
+  tf.dispose([a, b, y]);
+});

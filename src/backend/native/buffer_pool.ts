@@ -15,14 +15,23 @@ function poolLimitBytes(env: string | undefined): number {
   return mb * 1024 ** 2;
 }
 
-// Size class → free buffers, in least-recently-used order of the classes (a Map keeps insertion order; a class is
-// re-inserted when used). When the pool is full, the stalest classes go first: after a change of shapes (another
-// model, an eval pass, other crop sizes) the old sizes make room instead of blocking the pool forever.
+// Capacity (elements) → free buffers, in least-recently-used order of the classes (a Map keeps insertion order; a
+// class is re-inserted when used). When the pool is full, the stalest classes go first: after a change of shapes
+// (another model, an eval pass, other crop sizes) the old sizes make room instead of blocking the pool forever.
 const free = new Map<number, Float32Array[]>();
 let pooledBytes = 0;
-/** Buffers handed out by alloc, by their ArrayBuffer (views share it). */
+/** The array each pooled buffer was last handed out as (the whole buffer or a view of its start), by ArrayBuffer. */
 const owned = new WeakMap<ArrayBufferLike, Float32Array>();
+/** The whole array of each pooled buffer, by ArrayBuffer. */
+const bases = new WeakMap<ArrayBufferLike, Float32Array>();
 const escaped = new WeakSet<ArrayBufferLike>();
+/**
+ * A request with no free buffer of its exact size takes the smallest free one up to this factor larger, as a view of
+ * its start. A training step's weight gradients (e.g. ViT-S/16 fc1: 1536 × 384) then live in activation buffers
+ * (1576 × 384) freed by the backward pass and give them back for the next forward pass, instead of keeping sizes of
+ * their own idle in the pool through it (85 MB for ViT-S/16).
+ */
+const BEST_FIT_SLACK = 1.5;
 
 let onReuse: ((buffer: Float32Array) => void) | null = null;
 
@@ -34,17 +43,31 @@ export function setReuseHook(hook: ((buffer: Float32Array) => void) | null): voi
 /** An uninitialised (possibly recycled) float32 buffer of n elements: the kernel must write every element. */
 export function allocF32(n: number): Float32Array {
   if (n < MIN_POOLED) return new Float32Array(n);
-  const list = free.get(n);
-  const reused = list?.pop();
-  if (reused) {
-    pooledBytes -= reused.byteLength;
-    touch(n, list!);
-    onReuse?.(reused);
-    return reused;
+  const base = take(n);
+  if (base) {
+    pooledBytes -= base.byteLength;
+    onReuse?.(base);
+    const out = base.length === n ? base : base.subarray(0, n);
+    owned.set(base.buffer, out);
+    return out;
   }
   const fresh = new Float32Array(n);
   owned.set(fresh.buffer, fresh);
+  bases.set(fresh.buffer, fresh);
   return fresh;
+}
+
+/** A free buffer of exactly n elements, else the smallest one of up to BEST_FIT_SLACK · n; null if none. */
+function take(n: number): Float32Array | null {
+  let cap = free.get(n)?.length ? n : 0;
+  if (!cap) {
+    for (const [c, list] of free) if (c > n && c <= n * BEST_FIT_SLACK && list.length && (!cap || c < cap)) cap = c;
+  }
+  if (!cap) return null;
+  const list = free.get(cap)!;
+  const base = list.pop()!;
+  touch(cap, list);
+  return base;
 }
 
 /** Called when `values` become a tensor's storage: a second use of a pooled buffer (alias or view) escapes it. */
@@ -76,14 +99,15 @@ export function noteEscaped(values: unknown): void {
 /** Returns a buffer whose tensor was disposed (or a kernel's temporary) to the pool. */
 export function recycle(values: unknown): void {
   if (!(values instanceof Float32Array) || owned.get(values.buffer) !== values || escaped.has(values.buffer)) return;
-  let list = free.get(values.length);
-  if (list?.includes(values)) return;
-  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) evictFor(values.byteLength, values.length);
-  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) return; // let GC free it
+  const base = bases.get(values.buffer)!;
+  let list = free.get(base.length);
+  if (list?.includes(base)) return;
+  if (pooledBytes + base.byteLength > MAX_POOLED_BYTES) evictFor(base.byteLength, base.length);
+  if (pooledBytes + base.byteLength > MAX_POOLED_BYTES) return; // let GC free it
   if (!list) list = [];
-  list.push(values);
-  touch(values.length, list);
-  pooledBytes += values.byteLength;
+  list.push(base);
+  touch(base.length, list);
+  pooledBytes += base.byteLength;
 }
 
 /** Marks a size class as the most recently used. */
