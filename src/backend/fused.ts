@@ -17,6 +17,11 @@ function run(name: string, inputs: Record<string, Tensor>, attrs: Record<string,
  */
 function runSavingExtras(name: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown>,
   backward: (dy: Tensor, extras: Tensor[]) => Tensor[]): Tensor {
+  if (tf.engine().state.gradientDepth === 0) {
+    const [value, ...extras] = run(name, inputs, attrs);
+    tf.dispose(extras);
+    return value!;
+  }
   const names = Object.keys(inputs);
   const op = tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;

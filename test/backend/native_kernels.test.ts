@@ -110,3 +110,24 @@ test('int32 tensors still work through the cpu fallback', { skip }, async () => 
   assert.deepEqual(Array.from(tf.sum(b).dataSync()), [15]);
   tf.dispose([a, b, c]);
 });
+
+test('matmulStrided: a batch of products with any element strides, against a loop; strides past a buffer throw', { skip: nativeSkip }, async () => {
+  const { nativeAddon } = await import('../../src/backend/native/register.js');
+  const addon = nativeAddon()!;
+  const [d0, d1, M, K, N] = [2, 3, 5, 4, 6];
+  // a read from the middle columns of a wider row-major array; b transposed; out written into every other column.
+  const bs = [d1 * N * K, N * K, 1, K], os = [d1 * M * N * 2, M * N * 2, N * 2, 2];
+  const aStr = [d1 * M * 9, M * 9, 9, 1];
+  const a = Float32Array.from({ length: d0 * d1 * M * 9 }, (_, i) => Math.sin(i));
+  const b = Float32Array.from({ length: d0 * d1 * N * K }, (_, i) => Math.cos(i));
+  const out = new Float32Array(d0 * d1 * M * N * 2).fill(7);
+  addon.matmulStrided(a.subarray(2), b, out, [d0, d1, M, K, N], aStr, bs, os);
+  for (let i = 0; i < d0; i++) for (let j = 0; j < d1; j++) for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+    let want = 0;
+    for (let k = 0; k < K; k++) want += a[2 + i * aStr[0]! + j * aStr[1]! + m * aStr[2]! + k]! * b[i * bs[0]! + j * bs[1]! + k * bs[2]! + n * bs[3]!]!;
+    const at = i * os[0]! + j * os[1]! + m * os[2]! + n * os[3]!;
+    assert.ok(Math.abs(out[at]! - want) < 1e-4, `out[${i},${j},${m},${n}] = ${out[at]} but ${want}`);
+    assert.equal(out[at + 1], 7, 'the columns in between are untouched');
+  }
+  assert.throws(() => addon.matmulStrided(a, b, out.subarray(2), [d0, d1, M, K, N], aStr, bs, os), /past a buffer/);
+});

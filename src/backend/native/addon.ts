@@ -23,6 +23,12 @@ export interface NativeAddon {
    */
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, M: number, K: number,
     N: number, transA: boolean, transB: boolean, bias: Float32Array | null, act: number, alpha: number, cache?: number): void;
+  /**
+   * float32 only: out = a·b over a d0 × d1 batch with explicit element strides for each 4-d operand (a: d0, d1, M, K;
+   * b: d0, d1, K, N; out: d0, d1, M, N); dims [d0, d1, M, K, N]. Operands may be subarray views (offsets).
+   */
+  matmulStrided(a: Float32Array, b: Float32Array, out: Float32Array, dims: number[], aStrides: number[], bStrides: number[],
+    outStrides: number[]): void;
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array,
     outShape: number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;

@@ -4,6 +4,7 @@ import { tf } from '../tf.js';
 import { BINARY, type NativeAddon } from './addon.js';
 import { allocF32, bf16CacheMask, recycle } from './buffer_pool.js';
 import { mustF32, output, sizeOf, type NativeKernel } from './kernel_util.js';
+import { matmulPrecision } from '../select.js';
 import type { Tensor } from '../tf.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 
@@ -142,19 +143,29 @@ function qkvDims(qkv: TensorInfo, heads: number) {
 
 /**
  * {qkv [B, T, 3D]}, {numHeads, scale, probsGrad} → [out [B, T, D], probs [B, H, T, T], heads [3, B, H, T, hd]].
- * One transpose splits qkv into contiguous q, k, v head blocks (saved as `heads` for the gradient) and one puts the
- * heads' outputs back as [B, T, D]: the composite's reshape/transpose/unstack chain and its Pack in the backward go.
+ * One transpose splits qkv into contiguous q, k, v head blocks (saved as `heads` for the gradient); in float32 the
+ * heads' outputs are written straight into their columns of out (strided), in bf16 through one more transpose.
+ * The composite's reshape/transpose/unstack chain and its Pack in the backward go.
  */
 function qkvAttention(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const qkv = inputs.qkv!;
     const { B, T, D, H, hd, n } = qkvDims(qkv, attrs.numHeads as number);
-    const heads = allocF32(3 * n), probs = allocF32(B * H * T * T), oh = allocF32(n), out = allocF32(n);
+    const heads = allocF32(3 * n), probs = allocF32(B * H * T * T), out = allocF32(n);
     addon.transpose(mustF32(backend, qkv, 'qkv'), [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
     const q = heads.subarray(0, n), k = heads.subarray(n, 2 * n), v = heads.subarray(2 * n);
-    attentionCore(addon, q, k, v, probs, oh, { B: B * H, T, S: T, d: hd, dv: hd }, attrs.scale as number);
-    addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
-    recycle(oh);
+    const scale = attrs.scale as number;
+    if (matmulPrecision() === 'f32') {
+      addon.matmul(q, k, probs, B * H, B * H, T, hd, T, false, true, null, 0, 0);
+      addon.softmax(probs, B * H * T, T, probs, scale);
+      // out[b, t, h·hd + j] = Σ_s probs[b, h, t, s] · v[b, h, s, j]
+      addon.matmulStrided(probs, v, out, [B, H, T, T, hd], [H * T * T, T * T, T, 1], [H * T * hd, T * hd, hd, 1], [T * D, hd, D, 1]);
+    } else {
+      const oh = allocF32(n);
+      attentionCore(addon, q, k, v, probs, oh, { B: B * H, T, S: T, d: hd, dv: hd }, scale);
+      addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
+      recycle(oh);
+    }
     return [output(backend, [B, T, D], out), output(backend, [B, H, T, T], probs), output(backend, [3, B, H, T, hd], heads)];
   };
 }
@@ -167,18 +178,30 @@ function qkvAttentionGrad(addon: NativeAddon): NativeKernel {
     const n = B * H * T * hd, BH = B * H;
     const hv = mustF32(backend, heads!, 'heads'), pv = mustF32(backend, probs!, 'probs');
     const q = hv.subarray(0, n), k = hv.subarray(n, 2 * n), v = hv.subarray(2 * n);
-    const dO = allocF32(n), dh = allocF32(3 * n), dqkv = allocF32(3 * n);
+    const dO = allocF32(n), dqkv = allocF32(3 * n);
     addon.transpose(mustF32(backend, dout!, 'dout'), [B, T, H, hd], [0, 2, 1, 3], dO);
-    attentionGradCore(
-      addon,
-      { q, k, v, probs: pv, dout: dO, dprobs: dprobs ? mustF32(backend, dprobs, 'dprobs') : null },
-      { dq: dh.subarray(0, n), dk: dh.subarray(n, 2 * n), dv: dh.subarray(2 * n) },
-      { B: BH, T, S: T, d: hd, dv: hd },
-      attrs.scale as number,
-    );
-    addon.transpose(dh, [3, B, H, T, hd], [1, 3, 0, 2, 4], dqkv);
+    const t = { q, k, v, probs: pv, dout: dO, dprobs: dprobs ? mustF32(backend, dprobs, 'dprobs') : null };
+    const scale = attrs.scale as number;
+    if (matmulPrecision() === 'f32') {
+      // dq, dk, dv straight into their columns of dqkv [B, T, 3, H, hd].
+      const D = H * hd, head = [H * T * hd, T * hd, hd, 1], into = [T * 3 * D, hd, 3 * D, 1];
+      const P = [H * T * T, T * T, T, 1], Pt = [H * T * T, T * T, 1, T];
+      const dP = allocF32(BH * T * T);
+      addon.matmulStrided(pv, dO, dqkv.subarray(2 * D), [B, H, T, T, hd], Pt, head, into); // dV = Pᵀ·dO
+      addon.matmul(dO, v, dP, BH, BH, T, hd, T, false, true, null, 0, 0); // dP = dO·Vᵀ
+      if (t.dprobs) addon.binary(BINARY.Add, dP, [BH * T * T], t.dprobs, [BH * T * T], dP, [BH * T * T]);
+      addon.softmaxGrad(pv, dP, BH * T, T, dP, scale); // dS (includes the scale)
+      addon.matmulStrided(dP, k, dqkv, [B, H, T, T, hd], P, head, into); // dQ = dS·K
+      addon.matmulStrided(dP, q, dqkv.subarray(D), [B, H, T, T, hd], Pt, head, into); // dK = dSᵀ·Q
+      recycle(dP);
+    } else {
+      const dh = allocF32(3 * n);
+      attentionGradCore(addon, t, { dq: dh.subarray(0, n), dk: dh.subarray(n, 2 * n), dv: dh.subarray(2 * n) },
+        { B: BH, T, S: T, d: hd, dv: hd }, scale);
+      addon.transpose(dh, [3, B, H, T, hd], [1, 3, 0, 2, 4], dqkv);
+      recycle(dh);
+    }
     recycle(dO);
-    recycle(dh);
     return output(backend, [B, T, 3 * H * hd], dqkv);
   };
 }
