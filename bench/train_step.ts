@@ -220,7 +220,7 @@ async function benchModel(m: BenchModel, o: BenchOptions) {
     forward_cpu_ms: Math.min(...rounds.map((r) => r.fwd.cpu)), train_step_cpu_ms: Math.min(...rounds.map((r) => r.step.cpu)),
     torch_forward_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.forward_cpu_ms)) : null,
     torch_train_step_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.train_step_cpu_ms)) : null,
-    peak_rss_mb: peakRssMB, torch_peak_rss_mb: torchTimes.length ? Math.max(...torchTimes.map((t) => t.peak_rss_mb)) : null,
+    peak_rss_mb: peakRssMB, peak_rss_includes_ort: ort !== null, torch_peak_rss_mb: torchTimes.length ? Math.max(...torchTimes.map((t) => t.peak_rss_mb)) : null,
     cpu_share: median(rounds.map((r) => r.step.share)), loadavg_before: load0, loadavg_after: load1,
   };
 }
@@ -262,7 +262,7 @@ export async function main(argv: string[]): Promise<void> {
       (rounds > 1 ? ` (rounds: ${res.train_step_ratios.map(ratio).join(' ')})` : ''));
     console.log(`  CPU time    forward ${res.forward_cpu_ms.toFixed(0)} ms (torch ${res.torch_forward_cpu_ms?.toFixed(0) ?? 'n/a'}),` +
       ` train step ${res.train_step_cpu_ms.toFixed(0)} ms (torch ${res.torch_train_step_cpu_ms?.toFixed(0) ?? 'n/a'})`);
-    console.log(`  peak RSS    ${res.peak_rss_mb.toFixed(0)} MB (torch ${res.torch_peak_rss_mb?.toFixed(0) ?? 'n/a'} MB; ours includes earlier models of this run)`);
+    console.log(`  peak RSS    ${res.peak_rss_mb.toFixed(0)} MB (torch ${res.torch_peak_rss_mb?.toFixed(0) ?? 'n/a'} MB; ours includes earlier models of this run${res.peak_rss_includes_ort ? ` and onnxruntime's session: --no-ort to compare` : ''})`);
     console.log(`  contention: this process used ${res.cpu_share.toFixed(2)} cores of ${threads}; load average ${res.loadavg_before.toFixed(2)} → ${res.loadavg_after.toFixed(2)}`);
   }
   if (values.json) console.log(JSON.stringify({ backend, precision, threads, ...results[0], models: results }));
