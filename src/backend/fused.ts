@@ -11,12 +11,14 @@ function run(name: string, inputs: Record<string, Tensor>, attrs: Record<string,
 
 /**
  * Runs kernel `name`, whose outputs after the first only feed its gradient, as one tape node with one output: the
- * extra outputs are saved for `backward` (dy, extras) → one gradient per input, in `inputs` order. Recorded as a
- * multi-output kernel instead, TF.js would allocate a zero gradient for every extra output on each backward pass: for
- * a ViT-S/16 batch-8 attention layer, 22 MB of zeros (about 5 ms a layer with the garbage collection they cause).
+ * extra outputs are saved for `backward` (dy, extras, inputs) → one gradient per input, in `inputs` order. The inputs
+ * are saved too when `backward` reads them (`keepInputs`): the caller's tidy may have disposed them by then.
+ * Recorded as a multi-output kernel instead, TF.js would allocate a zero gradient for every extra output on each
+ * backward pass: for a ViT-S/16 batch-8 attention layer, 22 MB of zeros (about 5 ms a layer with the garbage
+ * collection they cause).
  */
-function runSavingExtras(name: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown>,
-  backward: (dy: Tensor, extras: Tensor[]) => Tensor[]): Tensor {
+function runSavingExtras(name: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown>, keepInputs: boolean,
+  backward: (dy: Tensor, extras: Tensor[], inputs: Tensor[]) => Tensor[]): Tensor {
   if (tf.engine().state.gradientDepth === 0) {
     const [value, ...extras] = run(name, inputs, attrs);
     tf.dispose(extras);
@@ -25,9 +27,13 @@ function runSavingExtras(name: string, inputs: Record<string, Tensor>, attrs: Re
   const names = Object.keys(inputs);
   const op = tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
-    const [value, ...extras] = run(name, Object.fromEntries(names.map((n, i) => [n, args[i] as Tensor])), attrs);
-    save(extras);
-    return { value: value!, gradFunc: (dy: Tensor, saved: Tensor[]) => backward(dy, saved) };
+    const given = args as Tensor[];
+    const [value, ...extras] = run(name, Object.fromEntries(names.map((n, i) => [n, given[i]!])), attrs);
+    save([...extras, ...(keepInputs ? given : [])]);
+    return {
+      value: value!,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => backward(dy, saved.slice(0, extras.length), saved.slice(extras.length)),
+    };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (op as unknown as (...ts: Tensor[]) => Tensor)(...names.map((n) => inputs[n]!));
 }
@@ -74,8 +80,8 @@ export function fusedAttention(q: Tensor, k: Tensor, v: Tensor, scale: number, w
   if (!onNative() || r < 2 || !sameBatch || q.shape[r - 1] !== k.shape[r - 1] || k.shape[r - 2] !== v.shape[r - 2]) return null;
   if (q.dtype !== 'float32' || k.dtype !== 'float32' || v.dtype !== 'float32') return null;
   if (!withProbs) {
-    const out = runSavingExtras(FUSED.attention, { q, k, v }, { scale, probsGrad: false }, (dout, [probs]) =>
-      run(FUSED.attentionGrad, { q, k, v, probs: probs!, dout }, { scale }));
+    const out = runSavingExtras(FUSED.attention, { q, k, v }, { scale, probsGrad: false }, true, (dout, [probs], [qs, ks, vs]) =>
+      run(FUSED.attentionGrad, { q: qs!, k: ks!, v: vs!, probs: probs!, dout }, { scale }));
     return { out, probs: null };
   }
   const [out, probs] = run(FUSED.attention, { q, k, v }, { scale, probsGrad: true });
@@ -90,7 +96,7 @@ export function fusedQkvAttention(qkv: Tensor, numHeads: number, scale: number, 
   { out: Tensor; probs: Tensor | null } | null {
   if (!onNative() || qkv.dtype !== 'float32' || qkv.rank !== 3 || qkv.shape[2]! % (3 * numHeads) !== 0) return null;
   if (!withProbs) {
-    const out = runSavingExtras(FUSED.qkvAttention, { qkv }, { numHeads, scale, probsGrad: false }, (dout, [probs, heads]) =>
+    const out = runSavingExtras(FUSED.qkvAttention, { qkv }, { numHeads, scale, probsGrad: false }, false, (dout, [probs, heads]) =>
       [run(FUSED.qkvAttentionGrad, { heads: heads!, probs: probs!, dout }, { scale }) as unknown as Tensor]);
     return { out, probs: null };
   }

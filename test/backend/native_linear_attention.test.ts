@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { tf, type Tensor } from '../../src/backend/tf.js';
 import { linear, multiHeadAttention, scaledDotProductAttention } from '../../src/nn/functional.js';
 import { fusedQkvAttention } from '../../src/backend/fused.js';
+import { variableGrads } from '../../src/backend/grads.js';
 import { compareBackends, nativeSkip, rand } from './native_helpers.js';
 
 const skip = nativeSkip;
@@ -95,4 +96,20 @@ test('attention backward on native fills no zero gradients for the outputs that 
   };
   assert.equal(zeroFills(() => { tf.grad((t: Tensor) => multiHeadAttention(t, 2, 0.5).sum())(qkv); }), 0);
   assert.equal(zeroFills(() => { tf.grads((a: Tensor, b: Tensor, c: Tensor) => scaledDotProductAttention(a, b, c, 0.5).sum())([q, k, v]); }), 0);
+});
+
+test('attention of q, k, v made inside a tidy: the backward pass still has them (native)', { skip }, async () => {
+  // The caller's tidy disposes q, k and v once the forward pass returns; the gradient must have kept its own handles.
+  await tf.setBackend('native');
+  const w = tf.variable(tf.tensor(rand([2, 9, 8], 9), [2, 9, 8]), true, 'attn_tidy_w');
+  const loss = () => tf.tidy(() => scaledDotProductAttention(tf.mul(w, 2), tf.mul(w, 3), tf.mul(w, 4), 0.5).sum() as tf.Scalar);
+  const { value, grads } = variableGrads(loss, [w]);
+  const want = tf.variableGrads(() => tf.tidy(() => {
+    const [q, k, v] = [tf.mul(w, 2), tf.mul(w, 3), tf.mul(w, 4)];
+    return tf.matMul(tf.softmax(tf.mul(tf.matMul(q, k, false, true), 0.5)), v).sum() as tf.Scalar;
+  }), [w]);
+  const diff = tf.max(tf.abs(tf.sub(grads.attn_tidy_w!, want.grads.attn_tidy_w!))).dataSync()[0]!;
+  assert.ok(diff < 1e-4, `gradient differs from the composite by ${diff}`);
+  tf.dispose([value, want.value, ...Object.values(grads), ...Object.values(want.grads)].filter((t): t is Tensor => t !== null));
+  w.dispose();
 });
