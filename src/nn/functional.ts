@@ -22,22 +22,22 @@ function linearForward(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
 // While a gradient is recorded, linear is one tape node that saves x and w only. Through tf.fused.matMul and
 // reshapes, the tape would keep the output alive too (TF.js's Reshape gradient saves its input to learn its shape),
 // which no Linear's gradient needs: in a ViT, the qkv outputs (14.5 MB a layer for ViT-S/16 at batch 8).
-function linearGrads(dy: Tensor, x: Tensor, w: Tensor): [Tensor, Tensor, Tensor] {
+function linearGrads(dy: Tensor, x: Tensor, w: Tensor, withBias: boolean): Tensor[] {
   const [outF, inF] = w.shape as [number, number];
   const dy2 = dy.reshape([-1, outF]);
   const dx = tf.matMul(dy2, w).reshape(x.shape);
   const dw = tf.matMul(dy2, x.reshape([-1, inF]), true, false);
-  return [dx, dw, tf.sum(dy2, 0)];
+  return withBias ? [dx, dw, tf.sum(dy2, 0)] : [dx, dw];
 }
 
 const linearWithBias = tf.customGrad(((x: Tensor, w: Tensor, b: Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
-  return { value: linearForward(x, w, b), gradFunc: (dy: Tensor, [xs, ws]: Tensor[]) => linearGrads(dy, xs!, ws!) };
+  return { value: linearForward(x, w, b), gradFunc: (dy: Tensor, [xs, ws]: Tensor[]) => linearGrads(dy, xs!, ws!, true) };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: Tensor, w: Tensor, b: Tensor) => Tensor;
 
 const linearNoBias = tf.customGrad(((x: Tensor, w: Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
-  return { value: linearForward(x, w, null), gradFunc: (dy: Tensor, [xs, ws]: Tensor[]) => linearGrads(dy, xs!, ws!).slice(0, 2) };
+  return { value: linearForward(x, w, null), gradFunc: (dy: Tensor, [xs, ws]: Tensor[]) => linearGrads(dy, xs!, ws!, false) };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: Tensor, w: Tensor) => Tensor;
 
 /** LayerNorm over the last axis with biased variance, like torch.nn.LayerNorm. */
