@@ -70,32 +70,41 @@ function attnDims(q: TensorInfo, v: TensorInfo) {
 type F32 = Float32Array;
 interface AttnShape { B: number; T: number; S: number; d: number; dv: number }
 
-/** probs = softmax(scale·q·kᵀ), out = probs·v over B independent [T, d] × [S, d] × [S, dv] problems. */
-function attentionCore(addon: NativeAddon, q: F32, k: F32, v: F32, probs: F32, out: F32, { B, T, S, d, dv }: AttnShape, scale: number) {
+/** probs = softmax(scale·q·kᵀ) over B independent [T, d] × [S, d] problems. */
+function attentionProbs(addon: NativeAddon, q: F32, k: F32, probs: F32, { B, T, S, d }: AttnShape, scale: number) {
   addon.matmul(q, k, probs, B, B, T, d, S, false, true, null, 0, 0, bf16CacheMask(q, k));
   addon.softmax(probs, B * T, S, probs, scale);
+}
+
+/** probs = softmax(scale·q·kᵀ), out = probs·v over B independent [T, d] × [S, d] × [S, dv] problems. */
+function attentionCore(addon: NativeAddon, q: F32, k: F32, v: F32, probs: F32, out: F32, shape: AttnShape, scale: number) {
+  const { B, T, S, dv } = shape;
+  attentionProbs(addon, q, k, probs, shape, scale);
   addon.matmul(probs, v, out, B, B, T, S, dv, false, false, null, 0, 0, bf16CacheMask(probs, v));
 }
 
-/** The backward of attentionCore into dq, dk, dv; `dprobs` is an extra upstream gradient on the probabilities. */
-function attentionGradCore(
-  addon: NativeAddon,
-  t: { q: F32; k: F32; v: F32; probs: F32; dout: F32; dprobs: F32 | null },
-  g: { dq: F32; dk: F32; dv: F32 },
-  { B, T, S, d, dv }: AttnShape,
-  scale: number,
-) {
+type AttnSaved = { q: F32; k: F32; v: F32; probs: F32; dout: F32; dprobs: F32 | null };
+
+/** dS, the gradient of the scaled scores q·kᵀ (scale included), into a new [B, T, S] buffer: from dP = dO·Vᵀ (+ dprobs). */
+function scoresGrad(addon: NativeAddon, t: AttnSaved, { B, T, S, dv }: AttnShape, scale: number): F32 {
   const dP = allocF32(B * T * S);
-  addon.matmul(t.probs, t.dout, g.dv, B, B, S, T, dv, true, false, null, 0, 0, bf16CacheMask(t.probs, t.dout)); // dV = Pᵀ·dO
   addon.matmul(t.dout, t.v, dP, B, B, T, dv, S, false, true, null, 0, 0, bf16CacheMask(t.dout, t.v)); // dP = dO·Vᵀ
   if (t.dprobs) {
     const shape = [B * T * S];
     addon.binary(BINARY.Add, dP, shape, t.dprobs, shape, dP, shape);
   }
-  addon.softmaxGrad(t.probs, dP, B * T, S, dP, scale); // dS (includes the scale)
-  addon.matmul(dP, t.k, g.dq, B, B, T, S, d, false, false, null, 0, 0, bf16CacheMask(dP, t.k)); // dQ = dS·K
-  addon.matmul(dP, t.q, g.dk, B, B, S, T, d, true, false, null, 0, 0, bf16CacheMask(dP, t.q)); // dK = dSᵀ·Q
-  recycle(dP);
+  addon.softmaxGrad(t.probs, dP, B * T, S, dP, scale);
+  return dP;
+}
+
+/** The backward of attentionCore into dq, dk, dv; `dprobs` is an extra upstream gradient on the probabilities. */
+function attentionGradCore(addon: NativeAddon, t: AttnSaved, g: { dq: F32; dk: F32; dv: F32 }, shape: AttnShape, scale: number) {
+  const { B, T, S, d, dv } = shape;
+  addon.matmul(t.probs, t.dout, g.dv, B, B, S, T, dv, true, false, null, 0, 0, bf16CacheMask(t.probs, t.dout)); // dV = Pᵀ·dO
+  const dS = scoresGrad(addon, t, shape, scale);
+  addon.matmul(dS, t.k, g.dq, B, B, T, S, d, false, false, null, 0, 0, bf16CacheMask(dS, t.k)); // dQ = dS·K
+  addon.matmul(dS, t.q, g.dk, B, B, S, T, d, true, false, null, 0, 0, bf16CacheMask(dS, t.q)); // dK = dSᵀ·Q
+  recycle(dS);
 }
 
 /** {q, k, v}, {scale, probsGrad} → [out [..., T, dv], probs [..., T, S]] */
@@ -155,14 +164,14 @@ function qkvAttention(addon: NativeAddon): NativeKernel {
     addon.transpose(mustF32(backend, qkv, 'qkv'), [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
     const q = heads.subarray(0, n), k = heads.subarray(n, 2 * n), v = heads.subarray(2 * n);
     const scale = attrs.scale as number;
+    const shape = { B: B * H, T, S: T, d: hd, dv: hd };
     if (matmulPrecision() === 'f32') {
-      addon.matmul(q, k, probs, B * H, B * H, T, hd, T, false, true, null, 0, 0);
-      addon.softmax(probs, B * H * T, T, probs, scale);
+      attentionProbs(addon, q, k, probs, shape, scale);
       // out[b, t, h·hd + j] = Σ_s probs[b, h, t, s] · v[b, h, s, j]
       addon.matmulStrided(probs, v, out, [B, H, T, T, hd], [H * T * T, T * T, T, 1], [H * T * hd, T * hd, hd, 1], [T * D, hd, D, 1]);
     } else {
       const oh = allocF32(n);
-      attentionCore(addon, q, k, v, probs, oh, { B: B * H, T, S: T, d: hd, dv: hd }, scale);
+      attentionCore(addon, q, k, v, probs, oh, shape, scale);
       addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
       recycle(oh);
     }
@@ -181,23 +190,19 @@ function qkvAttentionGrad(addon: NativeAddon): NativeKernel {
     const dO = allocF32(n), dqkv = allocF32(3 * n);
     addon.transpose(mustF32(backend, dout!, 'dout'), [B, T, H, hd], [0, 2, 1, 3], dO);
     const t = { q, k, v, probs: pv, dout: dO, dprobs: dprobs ? mustF32(backend, dprobs, 'dprobs') : null };
-    const scale = attrs.scale as number;
+    const scale = attrs.scale as number, shape = { B: BH, T, S: T, d: hd, dv: hd };
     if (matmulPrecision() === 'f32') {
       // dq, dk, dv straight into their columns of dqkv [B, T, 3, H, hd].
       const D = H * hd, head = [H * T * hd, T * hd, hd, 1], into = [T * 3 * D, hd, 3 * D, 1];
       const P = [H * T * T, T * T, T, 1], Pt = [H * T * T, T * T, 1, T];
-      const dP = allocF32(BH * T * T);
       addon.matmulStrided(pv, dO, dqkv.subarray(2 * D), [B, H, T, T, hd], Pt, head, into); // dV = Pᵀ·dO
-      addon.matmul(dO, v, dP, BH, BH, T, hd, T, false, true, null, 0, 0); // dP = dO·Vᵀ
-      if (t.dprobs) addon.binary(BINARY.Add, dP, [BH * T * T], t.dprobs, [BH * T * T], dP, [BH * T * T]);
-      addon.softmaxGrad(pv, dP, BH * T, T, dP, scale); // dS (includes the scale)
-      addon.matmulStrided(dP, k, dqkv, [B, H, T, T, hd], P, head, into); // dQ = dS·K
-      addon.matmulStrided(dP, q, dqkv.subarray(D), [B, H, T, T, hd], Pt, head, into); // dK = dSᵀ·Q
-      recycle(dP);
+      const dS = scoresGrad(addon, t, shape, scale);
+      addon.matmulStrided(dS, k, dqkv, [B, H, T, T, hd], P, head, into); // dQ = dS·K
+      addon.matmulStrided(dS, q, dqkv.subarray(D), [B, H, T, T, hd], Pt, head, into); // dK = dSᵀ·Q
+      recycle(dS);
     } else {
       const dh = allocF32(3 * n);
-      attentionGradCore(addon, t, { dq: dh.subarray(0, n), dk: dh.subarray(n, 2 * n), dv: dh.subarray(2 * n) },
-        { B: BH, T, S: T, d: hd, dv: hd }, scale);
+      attentionGradCore(addon, t, { dq: dh.subarray(0, n), dk: dh.subarray(n, 2 * n), dv: dh.subarray(2 * n) }, shape, scale);
       addon.transpose(dh, [3, B, H, T, hd], [1, 3, 0, 2, 4], dqkv);
       recycle(dh);
     }
