@@ -64,27 +64,33 @@ async function vitCase() {
   model.dispose();
 }
 
+/** An identity op whose gradient records `read()` (live bytes or tensors) when the backward pass reaches it. */
+function bottomProbe(read: () => number) {
+  const probe = { seen: 0, apply: (x: Tensor) => x };
+  probe.apply = tf.customGrad(((x: Tensor) => ({
+    value: x.clone(),
+    gradFunc: (dy: Tensor) => {
+      probe.seen = read();
+      return dy.clone();
+    },
+  })) as never) as unknown as (x: Tensor) => Tensor;
+  return probe;
+}
+
 test('variableGrads frees saved tensors and intermediate gradients during the backward pass', async () => {
   await tf.setBackend('cpu');
   // A chain of 20 layers; at the first layer's gradient, TF.js still holds every layer's saved input and gradient.
   const w = tf.variable(tf.fill([64, 64], 0.01), true, 'chainw');
-  let peakAtBottom = 0;
-  const probe = tf.customGrad(((x: Tensor) => ({
-    value: x.clone(),
-    gradFunc: (dy: Tensor) => {
-      peakAtBottom = tf.memory().numBytes;
-      return dy.clone();
-    },
-  })) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: Tensor) => Tensor;
+  const probe = bottomProbe(() => tf.memory().numBytes);
   const loss = () => {
-    let h = probe(tf.matMul(tf.ones([64, 64]), w));
+    let h = probe.apply(tf.matMul(tf.ones([64, 64]), w));
     for (let i = 0; i < 20; i++) h = tf.tanh(tf.matMul(h, w));
     return tf.sum(h) as tf.Scalar;
   };
   const run = (grads: typeof variableGrads) => {
     const r = grads(loss, [w]);
     tf.dispose([r.value, ...Object.values(r.grads).filter((g): g is Tensor => g !== null)]);
-    return peakAtBottom;
+    return probe.seen;
   };
   const theirs = run(tf.variableGrads as typeof variableGrads), ours = run(variableGrads);
   // Each layer keeps 2-3 tensors of 16 KB alive in TF.js until the end: ≥ 40 of them at the bottom.
@@ -101,22 +107,15 @@ test('variableGrads frees what a gradient function creates besides the input gra
     save([x]);
     return { value: tf.tanh(x), gradFunc: (dy: Tensor, [s]: Tensor[]) => tf.mul(tf.mul(dy, tf.sub(1, tf.square(tf.tanh(s!)))), 1) };
   }) as never) as unknown as (x: Tensor) => Tensor;
-  let atBottom = 0;
-  const probe = tf.customGrad(((x: Tensor) => ({
-    value: x.clone(),
-    gradFunc: (dy: Tensor) => {
-      atBottom = tf.memory().numTensors;
-      return dy.clone();
-    },
-  })) as never) as unknown as (x: Tensor) => Tensor;
+  const probe = bottomProbe(() => tf.memory().numTensors);
   const r = variableGrads(() => {
-    let h = probe(tf.matMul(tf.ones([64, 64]), w));
+    let h = probe.apply(tf.matMul(tf.ones([64, 64]), w));
     for (let i = 0; i < 20; i++) h = layer(tf.matMul(h, w));
     return tf.sum(h) as tf.Scalar;
   }, [w]);
   tf.dispose([r.value, ...Object.values(r.grads).filter((g): g is Tensor => g !== null)]);
   // Each layer's gradient function makes 5 temporaries; kept to the end they would be 100 tensors at the bottom.
-  assert.ok(atBottom < 60, `${atBottom} tensors alive at the first layer's gradient`);
+  assert.ok(probe.seen < 60, `${probe.seen} tensors alive at the first layer's gradient`);
   w.dispose();
 });
 
