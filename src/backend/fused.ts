@@ -95,6 +95,10 @@ export function fusedAttention(q: Tensor, k: Tensor, v: Tensor, scale: number, w
 export function fusedQkvAttention(qkv: Tensor, numHeads: number, scale: number, withProbs: boolean):
   { out: Tensor; probs: Tensor | null } | null {
   if (!onNative() || qkv.dtype !== 'float32' || qkv.rank !== 3 || qkv.shape[2]! % (3 * numHeads) !== 0) return null;
+  if (tf.engine().state.gradientDepth === 0) {
+    const [out, probs] = run(FUSED.qkvAttentionInference, { qkv }, { numHeads, scale, withProbs });
+    return { out: out!, probs: probs ?? null };
+  }
   if (!withProbs) {
     const out = runSavingExtras(FUSED.qkvAttention, { qkv }, { numHeads, scale, probsGrad: false }, false, (dout, [probs, heads]) =>
       [run(FUSED.qkvAttentionGrad, { heads: heads!, probs: probs!, dout }, { scale }) as unknown as Tensor]);

@@ -113,3 +113,29 @@ test('attention of q, k, v made inside a tidy: the backward pass still has them 
   tf.dispose([value, want.value, ...Object.values(grads), ...Object.values(want.grads)].filter((t): t is Tensor => t !== null));
   w.dispose();
 });
+
+test('multiHeadAttention with no gradient recorded runs the inference kernel and equals the recorded path (native)', { skip }, async () => {
+  await tf.setBackend('native');
+  const qkv = tf.tensor(rand([2, 197, 1152], 13, -1, 1), [2, 197, 1152]);
+  const p = await tf.profile(() => multiHeadAttention(qkv, 6, 0.125, { returnProbs: true }));
+  assert.ok(p.kernels.some((k) => k.name === 'DinotsQkvAttentionInference'), 'the inference kernel did not run');
+  const inference = multiHeadAttention(qkv, 6, 0.125, { returnProbs: true });
+  assert.deepEqual(inference.out.shape, [2, 197, 384]);
+  assert.deepEqual(inference.probs.shape, [2, 6, 197, 197]);
+  // The same values while a gradient is recorded (the transposing training kernel), with and without probabilities.
+  let recorded: { out: Tensor; probs: Tensor } | null = null;
+  let recordedOut: Tensor | null = null;
+  tf.grad((x: Tensor) => {
+    const r = multiHeadAttention(x, 6, 0.125, { returnProbs: true });
+    recorded = { out: tf.keep(r.out), probs: tf.keep(r.probs) };
+    recordedOut = tf.keep(multiHeadAttention(x, 6, 0.125));
+    return tf.add(tf.sum(r.out), tf.sum(recordedOut));
+  })(qkv);
+  const maxDiff = (a: Tensor, b: Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!;
+  assert.ok(maxDiff(inference.out, recorded!.out) < 1e-5);
+  assert.ok(maxDiff(inference.probs, recorded!.probs) < 1e-6);
+  assert.ok(maxDiff(multiHeadAttention(qkv, 6, 0.125), recordedOut!) < 1e-5);
+  // And the official head split on cpu.
+  const ref = mhaRef(qkv, 6, 0.125);
+  assert.ok(maxDiff(inference.out, ref.out) < 1e-5);
+});
