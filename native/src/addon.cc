@@ -2,11 +2,18 @@
 #include <omp.h>
 #include <cstdlib>
 #include "common.h"
+#include "signal_guard.h"
 
 namespace dinots {
 
+void BlockSignalsInWorkers() {
+#pragma omp parallel
+  if (omp_get_thread_num() != 0) pthread_sigmask(SIG_BLOCK, &AsyncSignals(), nullptr);
+}
+
 static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   omp_set_num_threads(static_cast<int>(i64(info, 0)));
+  BlockSignalsInWorkers();  // new workers start with the caller's mask
   return info.Env().Undefined();
 }
 
@@ -22,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     if (n > 0) threads = n;
   }
   omp_set_num_threads(threads);
+  BlockSignalsInWorkers();
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   InitMatmul(env, exports);

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 #include "common.h"
+#include "signal_guard.h"
 
 namespace dinots {
 namespace {
@@ -190,6 +191,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   }
   const Napi::Value owners[2] = {info[0], info[1]};
   const int cacheMask = info.Length() > 13 && info[13].IsNumber() ? static_cast<int>(i64(info, 13)) : 0;
+  SignalGuard noSignals;
   Multiply(a.data, a.size, b.data, b.size, out.data, bA, bB, M, K, N, transA, transB, bias.data, act, alpha, owners,
            cacheMask);
   return info.Env().Undefined();
@@ -231,6 +233,7 @@ Napi::Value MatmulStrided(const Napi::CallbackInfo& info) {
     it = cache.emplace(key, dnnl::matmul(pd)).first;
   }
   auto& eng = Engine();
+  SignalGuard noSignals;
   it->second.execute(Stream(), {{DNNL_ARG_SRC, dnnl::memory(src, eng, a.data)},
                                 {DNNL_ARG_WEIGHTS, dnnl::memory(wei, eng, b.data)},
                                 {DNNL_ARG_DST, dnnl::memory(dst, eng, out.data)}});
