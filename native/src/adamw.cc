@@ -19,7 +19,7 @@ Napi::Value Adamw(const Napi::CallbackInfo& info) {
   require(info, step >= 1, "adamw: step counts from 1");
   const float bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(b1), step));
   const float bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(b2), step));
-  ForgetBf16(p.data, p.size);  // written in place below: its bf16 copy (if a matmul made one) is stale
+  ForgetCached(p.data, p.size);  // written in place below: copies a matmul derived from it (bf16, packed) are stale
   const float stepSize = lr / bc1, decay = 1.f - lr * wd, invSqrtBc2 = 1.f / std::sqrt(bc2);
 #pragma omp parallel for simd schedule(static) if (p.size >= kParallelMin)
   for (int64_t i = 0; i < p.size; ++i) {

@@ -21,6 +21,19 @@ static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 }
 
+void ForgetCached(const float* data, int64_t n) {
+  ForgetBf16(data, n);
+  ForgetPacked(data, n);
+}
+
+// forgetCached(buffer): the buffer leaves the backend's sole control (released to the pool or escaped to user code),
+// so matmuls must drop what they derived from it (bf16 copies, packed weights).
+static Napi::Value ForgetCachedJs(const Napi::CallbackInfo& info) {
+  F32 x = f32(info, 0);
+  ForgetCached(x.data, x.size);
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // All cores unless DINOTS_NUM_THREADS says otherwise (OMP_NUM_THREADS is ignored on purpose: one knob).
   int threads = omp_get_num_procs();
@@ -32,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   BlockSignalsInWorkers();
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("forgetCached", Napi::Function::New(env, ForgetCachedJs));
   InitMatmul(env, exports);
   InitElementwise(env, exports);
   InitReduce(env, exports);
@@ -39,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNnOps(env, exports);
   InitAdamw(env, exports);
   InitBf16Cache(env, exports);
+  InitPackedWeights(env, exports);
   return exports;
 }
 

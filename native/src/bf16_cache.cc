@@ -3,11 +3,11 @@
 // them), so each buffer is rounded once and its copy reused while the buffer is unchanged.
 //
 // An entry is keyed by the float32 data pointer and length. It keeps the float32 ArrayBuffer alive, so no other
-// array can get its address, and it is dropped whenever the buffer may be written: when the buffer pool hands the
-// buffer out again (bf16Forget, from allocF32) and when AdamW updates a parameter in place (ForgetBf16). Only
-// buffers of the pool that never escaped to user code are cached (the caller says so per operand), and for those
-// these are the only writes: every kernel writes into an output it has just allocated. The cache is bounded
-// (DINOTS_BF16_CACHE_MB, default 512) and evicts the least recently used entries.
+// array can get its address, and it is dropped whenever the buffer may be written: when the buffer pool gets the
+// buffer back or it escapes to user code (forgetCached, from buffer_pool.ts) and when AdamW updates a parameter in
+// place (ForgetCached). Only buffers of the pool that never escaped to user code are cached (the caller says so per
+// operand), and for those these are the only writes: every kernel writes into an output it has just allocated. The
+// cache is bounded (DINOTS_BF16_CACHE_MB, default 512) and evicts the least recently used entries.
 #include <omp.h>
 #include <cstdlib>
 #include <cstring>
@@ -158,13 +158,6 @@ void ClearBf16() {
 
 namespace {
 
-// bf16Forget(buffer): the buffer is about to be rewritten (the pool hands it out again).
-Napi::Value Bf16Forget(const Napi::CallbackInfo& info) {
-  F32 x = f32(info, 0);
-  ForgetBf16(x.data, x.size);
-  return info.Env().Undefined();
-}
-
 // setBf16CacheMB(mb): the cache's budget from now on (0 turns it off); empties it.
 Napi::Value SetBf16CacheMB(const Napi::CallbackInfo& info) {
   const double mb = f64(info, 0);
@@ -185,7 +178,6 @@ Napi::Value Bf16CacheStats(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitBf16Cache(Napi::Env env, Napi::Object exports) {
-  exports.Set("bf16Forget", Napi::Function::New(env, Bf16Forget));
   exports.Set("bf16CacheStats", Napi::Function::New(env, Bf16CacheStats));
   exports.Set("setBf16CacheMB", Napi::Function::New(env, SetBf16CacheMB));
 }

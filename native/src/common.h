@@ -46,6 +46,11 @@ const uint16_t* Bf16Copy(const Napi::Value& owner, bool cacheable, const float* 
 // The buffer at [data, data + n) is about to change: drop its cached bf16 copies.
 void ForgetBf16(const float* data, int64_t n);
 void ClearBf16();
+// The same for its pre-packed copies (packed_weights.cc).
+void ForgetPacked(const float* data, int64_t n);
+void ClearPacked();
+// Both of the above: every cached form of the buffer (addon.cc).
+void ForgetCached(const float* data, int64_t n);
 
 // Each kernel file registers its functions here.
 void InitMatmul(Napi::Env env, Napi::Object exports);
@@ -55,5 +60,6 @@ void InitLayout(Napi::Env env, Napi::Object exports);
 void InitNnOps(Napi::Env env, Napi::Object exports);
 void InitAdamw(Napi::Env env, Napi::Object exports);
 void InitBf16Cache(Napi::Env env, Napi::Object exports);
+void InitPackedWeights(Napi::Env env, Napi::Object exports);
 
 }  // namespace dinots

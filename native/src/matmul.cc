@@ -7,6 +7,7 @@
 // Float32 with a row-major, unbatched B (the backward data and weight gradients of a Linear layer): oneDNN's brgemm
 // runs faster on a column-major B (the forward Linear layout), so such a B is first copied transposed where that
 // pays (FlipB, TransposedProduct).
+// Float32 Linear weights (B [N, K] row-major, unbatched) reused unchanged run pre-packed (packed_weights.cc).
 #include <dnnl.hpp>
 #include <cstdint>
 #include <map>
@@ -14,6 +15,7 @@
 #include <tuple>
 #include <vector>
 #include "common.h"
+#include "packed_weights.h"
 #include "signal_guard.h"
 
 namespace dinots {
@@ -31,7 +33,8 @@ dnnl::stream& Stream() {
 // Activation codes shared with the TS side (src/backend/native/addon.ts).
 enum Act { kNone = 0, kRelu = 1, kSigmoid = 2, kElu = 3, kGeluErf = 4, kLeakyRelu = 5, kRelu6 = 6 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, int, float, bool>;
+// bA, bB, batch, M, K, N, transA, transB, bias, act, alpha, bf16, packed B
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, int, float, bool, bool>;
 
 bool g_bf16 = false;  // set by setMatmulPrecision
 
@@ -40,6 +43,8 @@ struct Prim {
   dnnl::memory::desc src, wei, bias, dst;
   // bf16 only: the operands' bf16 layouts (the same strides as the f32 ones).
   dnnl::memory::desc srcLow, weiLow;
+  // packed B only: the blocked layout the primitive chose for B (wei stays its plain layout, to reorder from).
+  dnnl::memory::desc weiPacked;
 };
 
 // Scratch for small bf16 operands, grown on demand and reused by every call (calls are serialised by the JS thread).
@@ -88,7 +93,7 @@ Prim& GetPrim(const Key& k) {
   static std::map<Key, Prim> cache;
   auto it = cache.find(k);
   if (it != cache.end()) return it->second;
-  auto [bA, bB, batch, M, K, N, transA, transB, hasBias, act, alpha, bf16] = k;
+  auto [bA, bB, batch, M, K, N, transA, transB, hasBias, act, alpha, bf16, packedB] = k;
   using dt = dnnl::memory::data_type;
   const dnnl::memory::dims srcStrides = transA ? dnnl::memory::dims{M * K, 1, M} : dnnl::memory::dims{M * K, K, 1};
   const dnnl::memory::dims weiStrides = transB ? dnnl::memory::dims{K * N, 1, K} : dnnl::memory::dims{K * N, N, 1};
@@ -116,18 +121,21 @@ Prim& GetPrim(const Key& k) {
   }
   if (cache.size() > 4096) cache.clear();  // shapes vary with image size; keep the cache bounded
   if (!bf16) {
-    auto d = hasBias ? dnnl::matmul::desc(src, wei, bias, dst) : dnnl::matmul::desc(src, wei, dst);
+    const dnnl::memory::desc weiAny({bB, K, N}, dt::f32, dnnl::memory::format_tag::any);
+    auto d = hasBias ? dnnl::matmul::desc(src, packedB ? weiAny : wei, bias, dst)
+                     : dnnl::matmul::desc(src, packedB ? weiAny : wei, dst);
     dnnl::matmul::primitive_desc pd(d, attr, Engine());
-    return cache.emplace(k, Prim{dnnl::matmul(pd), src, wei, bias, dst, {}, {}}).first->second;
+    Prim p{dnnl::matmul(pd), src, wei, bias, dst, {}, {}, packedB ? pd.weights_desc() : dnnl::memory::desc()};
+    return cache.emplace(k, std::move(p)).first->second;
   }
   dnnl::memory::desc srcLow({bA, M, K}, dt::bf16, srcStrides), weiLow({bB, K, N}, dt::bf16, weiStrides);
   auto d = hasBias ? dnnl::matmul::desc(srcLow, weiLow, bias, dst) : dnnl::matmul::desc(srcLow, weiLow, dst);
   dnnl::matmul::primitive_desc pd(d, attr, Engine());
-  return cache.emplace(k, Prim{dnnl::matmul(pd), src, wei, bias, dst, srcLow, weiLow}).first->second;
+  return cache.emplace(k, Prim{dnnl::matmul(pd), src, wei, bias, dst, srcLow, weiLow, {}}).first->second;
 }
 
 // out = op(a)·op(b) (+ bias, activation) for validated shapes; see Matmul below. `owners` are the JS arrays of a and b
-// and `cacheMask` says which of them the bf16 cache may keep (read in bf16 mode only, where a and b are always the
+// and `cacheMask` says which of them the bf16 and packed-weight caches may keep (read only where a and b are the
 // caller's own arrays).
 void Multiply(const float* a, int64_t aSize, const float* b, int64_t bSize, float* out, int64_t bA, int64_t bB, int64_t M,
               int64_t K, int64_t N, bool transA, bool transB, const float* bias, int act, float alpha,
@@ -151,8 +159,15 @@ void Multiply(const float* a, int64_t aSize, const float* b, int64_t bSize, floa
     transB = true;
   }
   int64_t batch = bA > bB ? bA : bB;
-  Prim& p = GetPrim(Key{bA, bB, batch, M, K, N, transA, transB, bias != nullptr, act, alpha, g_bf16});
-  dnnl::memory ms(p.src, eng, const_cast<float*>(a)), mw(p.wei, eng, const_cast<float*>(bData)), md(p.dst, eng, out);
+  const dnnl::memory* packed = nullptr;
+  Prim* pp = nullptr;
+  if (!g_bf16 && transB && bData == b && bB == 1 && (cacheMask & 2)) {
+    pp = &GetPrim(Key{bA, bB, batch, M, K, N, transA, transB, bias != nullptr, act, alpha, false, true});
+    packed = PackedWeights(owners[1], b, bSize, pp->wei, pp->weiPacked, eng, Stream());
+  }
+  Prim& p = packed ? *pp : GetPrim(Key{bA, bB, batch, M, K, N, transA, transB, bias != nullptr, act, alpha, g_bf16, false});
+  dnnl::memory ms(p.src, eng, const_cast<float*>(a)), mw = packed ? *packed : dnnl::memory(p.wei, eng, const_cast<float*>(bData));
+  dnnl::memory md(p.dst, eng, out);
   if (g_bf16) {
     BeginBf16Call();
     const uint16_t* lowA = Bf16Copy(owners[0], cacheMask & 1, a, aSize, Scratch(0));
@@ -248,7 +263,7 @@ Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {
   require(info, mode == "f32" || mode == "bf16", "setMatmulPrecision: use 'f32' or 'bf16'");
   if (mode == "bf16") {
     try {  // fail now, with a clear message, rather than at the first matmul
-      GetPrim(Key{1, 1, 1, 16, 16, 16, false, false, false, kNone, 0.f, true});
+      GetPrim(Key{1, 1, 1, 16, 16, 16, false, false, false, kNone, 0.f, true, false});
     } catch (const dnnl::error& e) {
       throw Napi::Error::New(info.Env(), std::string("bf16 matmul is not available on this CPU (oneDNN: ") + e.what() +
                                              "); use precision f32");

@@ -29,11 +29,8 @@ export async function setMatmulPrecision(p: MatmulPrecision): Promise<void> {
     return;
   }
   const { loadAddon } = await import('./native/addon.js');
-  const { setReuseHook } = await import('./native/buffer_pool.js');
   const addon = loadAddon();
   addon.setMatmulPrecision(p);
-  // bf16 matmuls cache rounded copies of their operands: a pooled buffer handed out again is about to be rewritten.
-  setReuseHook(p === 'bf16' ? (buffer) => addon.bf16Forget(buffer) : null);
   if (p === 'bf16' && !/bf16|amx/.test(addon.cpuIsa())) {
     process.stderr.write(`dinots: this CPU (${addon.cpuIsa()}) has no bf16 instructions; bf16 matmul is emulated and slower than f32\n`);
   }

@@ -3,6 +3,7 @@
 // under the official state-dict names, so checkpoint I/O, EMA and optimizers work on plain name maps.
 import { tf, type Tensor, type Variable } from '../backend/tf.js';
 import type { HostTensor, StateDict } from '../checkpoint/types.js';
+import { backendCopy, hostCopy } from '../backend/storage.js';
 
 export abstract class Module {
   private readonly childModules = new Map<string, Module>();
@@ -19,18 +20,16 @@ export abstract class Module {
   }
 
   protected addParam(name: string, init: Tensor, trainable = true): Variable {
-    const v = tf.variable(init, trainable);
+    const v = ownedVariable(init, trainable);
     if (!trainable) this.frozen.add(name);
     this.ownParams.set(name, v);
-    init.dispose();
     return v;
   }
 
   /** A persistent buffer (like torch's register_buffer): in the state dict, never trained, not in parameters(). */
   protected addBuffer(name: string, init: Tensor): Variable {
-    const v = tf.variable(init, false);
+    const v = ownedVariable(init, false);
     this.ownBuffers.set(name, v);
-    init.dispose();
     return v;
   }
 
@@ -66,12 +65,12 @@ export abstract class Module {
   stateDict(): StateDict {
     const sd: StateDict = new Map();
     for (const [name, v] of this.namedState()) {
-      const data = v.dataSync();
+      const data = hostCopy(v);
       sd.set(
         name,
         v.dtype === 'int32'
           ? { dtype: 'int64', shape: [...v.shape], data: BigInt64Array.from(data as Int32Array, (x) => BigInt(x)) }
-          : { dtype: 'float32', shape: [...v.shape], data: Float32Array.from(data) },
+          : { dtype: 'float32', shape: [...v.shape], data: data as Float32Array },
       );
     }
     return sd;
@@ -103,7 +102,10 @@ export abstract class Module {
     }
     for (const [k, t] of sd) {
       const v = own.get(k);
-      if (v) v.assign(hostToTensor(t, v.dtype as 'float32' | 'int32'));
+      if (!v) continue;
+      const host = hostToTensor(t, v.dtype as 'float32' | 'int32'), stored = backendCopy(host);
+      v.assign(stored);
+      tf.dispose([host, stored]);
     }
     return { missing, unexpected };
   }
@@ -138,6 +140,14 @@ export abstract class Module {
   dispose(): void {
     for (const [, v] of this.namedState()) v.dispose();
   }
+}
+
+/** A variable over a backend-held copy of `init` (storage.ts), which it disposes. */
+function ownedVariable(init: Tensor, trainable: boolean): Variable {
+  const stored = backendCopy(init);
+  const v = tf.variable(stored, trainable);
+  tf.dispose([init, stored]);
+  return v;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

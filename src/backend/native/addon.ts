@@ -9,8 +9,12 @@ export interface NativeAddon {
   getNumThreads(): number;
   /** Precision of every later matmul: 'f32', or 'bf16' operands with f32 accumulation (throws where unsupported). */
   setMatmulPrecision(mode: 'f32' | 'bf16'): void;
-  /** The buffer is about to be rewritten: drop the bf16 matmul cache's copies of it. */
-  bf16Forget(buffer: Float32Array): void;
+  /** The buffer leaves the backend's sole control (may be rewritten): drop the matmul's bf16 and packed copies of it. */
+  forgetCached(buffer: Float32Array): void;
+  /** Buffers seen as Linear weights, how many of them are pre-packed, and the packed copies' bytes. */
+  packCacheStats(): { entries: number; packed: number; bytes: number };
+  /** The packed weights' budget from now on (0: never pack; DINOTS_PACK_CACHE_MB sets it at load); empties it. */
+  setPackCacheMB(mb: number): void;
   /** Entries and bytes of the bf16 operand cache (DINOTS_BF16_CACHE_MB bounds it). */
   bf16CacheStats(): { entries: number; bytes: number };
   /** The bf16 operand cache's budget from now on (0: off); empties the cache. */
@@ -19,7 +23,8 @@ export interface NativeAddon {
   cpuIsa(): string;
   /**
    * a [batchA, M, K] (or [batchA, K, M] when transA), b [batchB, K, N] (or [batchB, N, K]), out [max batch, M, N].
-   * cache (bf16 only): bit 0 / bit 1 let the addon keep a rounded copy of a / b for later products (bf16Cacheable).
+   * cache: bit 0 / bit 1 let the addon keep a form of a / b derived for later products (`cacheable`): a bf16 copy in
+   * bf16 precision, b pre-packed when it is float32 Linear weights (transB, batch 1) used twice unchanged.
    */
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, M: number, K: number,
     N: number, transA: boolean, transB: boolean, bias: Float32Array | null, act: number, alpha: number, cache?: number): void;

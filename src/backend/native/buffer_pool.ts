@@ -33,11 +33,21 @@ const escaped = new WeakSet<ArrayBufferLike>();
  */
 const BEST_FIT_SLACK = 1.5;
 
-let onReuse: ((buffer: Float32Array) => void) | null = null;
+let onRelease: ((buffer: Float32Array) => void) | null = null;
 
-/** `hook` sees every pooled buffer just before it is handed out again (null: none). */
-export function setReuseHook(hook: ((buffer: Float32Array) => void) | null): void {
-  onReuse = hook;
+/**
+ * `hook` sees every buffer this pool handed out when it leaves the backend's sole control: given back (its tensor
+ * disposed, or a kernel's temporary) or escaped to other code. The native matmul drops what it derived from the
+ * buffer then (bf16 copies, packed weights; see `cacheable`). null: none.
+ */
+export function setReleaseHook(hook: ((buffer: Float32Array) => void) | null): void {
+  onRelease = hook;
+}
+
+function escape(buffer: ArrayBufferLike): void {
+  if (escaped.has(buffer)) return;
+  escaped.add(buffer);
+  onRelease?.(owned.get(buffer)!);
 }
 
 /** An uninitialised (possibly recycled) float32 buffer of n elements: the kernel must write every element. */
@@ -46,7 +56,6 @@ export function allocF32(n: number): Float32Array {
   const base = take(n);
   if (base) {
     pooledBytes -= base.byteLength;
-    onReuse?.(base);
     const out = base.length === n ? base : base.subarray(0, n);
     owned.set(base.buffer, out);
     return out;
@@ -74,31 +83,33 @@ function take(n: number): Float32Array | null {
 export function noteStored(values: unknown, isFirstStore: boolean): void {
   if (!ArrayBuffer.isView(values)) return;
   const parent = owned.get(values.buffer);
-  if (parent && !(isFirstStore && parent === values)) escaped.add(values.buffer);
+  if (parent && !(isFirstStore && parent === values)) escape(values.buffer);
 }
 
 /**
- * Whether the bf16 matmul may keep a rounded copy of `values` while they live: only for buffers this pool handed
- * out and that never escaped, since nothing rewrites those except through allocF32 (which the reuse hook reports)
- * and AdamW (which tells the addon itself). Arrays from user code may be refilled behind the backend's back.
+ * Whether the native matmul may keep a form of `values` derived from them (a bf16 copy, packed weights) while they
+ * live: only for buffers this pool handed out and that never escaped, since nothing rewrites those except after
+ * they are given back (which the release hook reports) and AdamW (which tells the addon itself). Arrays from user
+ * code may be refilled behind the backend's back.
  */
-export function bf16Cacheable(values: Float32Array): boolean {
+export function cacheable(values: Float32Array): boolean {
   return owned.has(values.buffer) && !escaped.has(values.buffer);
 }
 
 /** addon.matmul's `cache` argument for operands a and b. */
-export function bf16CacheMask(a: Float32Array, b: Float32Array): number {
-  return (bf16Cacheable(a) ? 1 : 0) | (bf16Cacheable(b) ? 2 : 0);
+export function cacheMask(a: Float32Array, b: Float32Array): number {
+  return (cacheable(a) ? 1 : 0) | (cacheable(b) ? 2 : 0);
 }
 
 /** The values may now be held by code outside the backend (readSync): never recycle them. */
 export function noteEscaped(values: unknown): void {
-  if (ArrayBuffer.isView(values) && owned.has(values.buffer)) escaped.add(values.buffer);
+  if (ArrayBuffer.isView(values) && owned.has(values.buffer)) escape(values.buffer);
 }
 
 /** Returns a buffer whose tensor was disposed (or a kernel's temporary) to the pool. */
 export function recycle(values: unknown): void {
   if (!(values instanceof Float32Array) || owned.get(values.buffer) !== values || escaped.has(values.buffer)) return;
+  onRelease?.(values);
   const base = bases.get(values.buffer)!;
   let list = free.get(base.length);
   if (list?.includes(base)) return;

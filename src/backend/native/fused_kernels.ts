@@ -2,7 +2,7 @@
 // LayerNorm, GELU (erf) and attention (softmax(q·kᵀ·scale)·v). Each replaces 5-30 TF.js ops per direction.
 import { tf } from '../tf.js';
 import { BINARY, type NativeAddon } from './addon.js';
-import { allocF32, bf16CacheMask, recycle } from './buffer_pool.js';
+import { allocF32, cacheMask, recycle } from './buffer_pool.js';
 import { mustF32, output, sizeOf, type NativeKernel } from './kernel_util.js';
 import { matmulPrecision } from '../select.js';
 import type { Tensor } from '../tf.js';
@@ -73,7 +73,7 @@ interface AttnShape { B: number; T: number; S: number; d: number; dv: number }
 
 /** probs = softmax(scale·q·kᵀ) over B independent [T, d] × [S, d] problems. */
 function attentionProbs(addon: NativeAddon, q: F32, k: F32, probs: F32, { B, T, S, d }: AttnShape, scale: number) {
-  addon.matmul(q, k, probs, B, B, T, d, S, false, true, null, 0, 0, bf16CacheMask(q, k));
+  addon.matmul(q, k, probs, B, B, T, d, S, false, true, null, 0, 0, cacheMask(q, k));
   addon.softmax(probs, B * T, S, probs, scale);
 }
 
@@ -81,7 +81,7 @@ function attentionProbs(addon: NativeAddon, q: F32, k: F32, probs: F32, { B, T, 
 function attentionCore(addon: NativeAddon, q: F32, k: F32, v: F32, probs: F32, out: F32, shape: AttnShape, scale: number) {
   const { B, T, S, dv } = shape;
   attentionProbs(addon, q, k, probs, shape, scale);
-  addon.matmul(probs, v, out, B, B, T, S, dv, false, false, null, 0, 0, bf16CacheMask(probs, v));
+  addon.matmul(probs, v, out, B, B, T, S, dv, false, false, null, 0, 0, cacheMask(probs, v));
 }
 
 type AttnSaved = { q: F32; k: F32; v: F32; probs: F32; dout: F32; dprobs: F32 | null };
@@ -89,7 +89,7 @@ type AttnSaved = { q: F32; k: F32; v: F32; probs: F32; dout: F32; dprobs: F32 | 
 /** dS, the gradient of the scaled scores q·kᵀ (scale included), into a new [B, T, S] buffer: from dP = dO·Vᵀ (+ dprobs). */
 function scoresGrad(addon: NativeAddon, t: AttnSaved, { B, T, S, dv }: AttnShape, scale: number): F32 {
   const dP = allocF32(B * T * S);
-  addon.matmul(t.dout, t.v, dP, B, B, T, dv, S, false, true, null, 0, 0, bf16CacheMask(t.dout, t.v)); // dP = dO·Vᵀ
+  addon.matmul(t.dout, t.v, dP, B, B, T, dv, S, false, true, null, 0, 0, cacheMask(t.dout, t.v)); // dP = dO·Vᵀ
   if (t.dprobs) {
     const shape = [B * T * S];
     addon.binary(BINARY.Add, dP, shape, t.dprobs, shape, dP, shape);
@@ -101,10 +101,10 @@ function scoresGrad(addon: NativeAddon, t: AttnSaved, { B, T, S, dv }: AttnShape
 /** The backward of attentionCore into dq, dk, dv; `dprobs` is an extra upstream gradient on the probabilities. */
 function attentionGradCore(addon: NativeAddon, t: AttnSaved, g: { dq: F32; dk: F32; dv: F32 }, shape: AttnShape, scale: number) {
   const { B, T, S, d, dv } = shape;
-  addon.matmul(t.probs, t.dout, g.dv, B, B, S, T, dv, true, false, null, 0, 0, bf16CacheMask(t.probs, t.dout)); // dV = Pᵀ·dO
+  addon.matmul(t.probs, t.dout, g.dv, B, B, S, T, dv, true, false, null, 0, 0, cacheMask(t.probs, t.dout)); // dV = Pᵀ·dO
   const dS = scoresGrad(addon, t, shape, scale);
-  addon.matmul(dS, t.k, g.dq, B, B, T, S, d, false, false, null, 0, 0, bf16CacheMask(dS, t.k)); // dQ = dS·K
-  addon.matmul(dS, t.q, g.dk, B, B, S, T, d, true, false, null, 0, 0, bf16CacheMask(dS, t.q)); // dK = dSᵀ·Q
+  addon.matmul(dS, t.k, g.dq, B, B, T, S, d, false, false, null, 0, 0, cacheMask(dS, t.k)); // dQ = dS·K
+  addon.matmul(dS, t.q, g.dk, B, B, S, T, d, true, false, null, 0, 0, cacheMask(dS, t.q)); // dK = dSᵀ·Q
   recycle(dS);
 }
 

@@ -1,4 +1,4 @@
-// Native kernels that move data: Transpose, Concat, Slice (non-contiguous case).
+// Native kernels that move data: Transpose, Concat, Slice (non-contiguous case), and the copy into a pooled buffer.
 import { tf } from '../tf.js';
 import { BROADCAST_COPY, type NativeAddon } from './addon.js';
 import { allocF32 } from './buffer_pool.js';
@@ -105,5 +105,16 @@ export function packKernel(addon: NativeAddon): NativeKernel {
     const out = allocF32(sizeOf(outShape));
     addon.concat(vs as Float32Array[], ts.map(() => inner), sizeOf(shape.slice(0, axis)), out);
     return output(backend, outShape, out);
+  };
+}
+
+/** {x} → x's values in a fresh pool buffer, which no other code holds (storage.ts: backendCopy). */
+export function backendCopyKernel(): NativeKernel {
+  return ({ inputs, backend }) => {
+    const xv = f32(backend, inputs.x);
+    if (!xv) return null;
+    const out = allocF32(xv.length);
+    out.set(xv);
+    return output(backend, inputs.x!.shape, out);
   };
 }

@@ -1,7 +1,7 @@
 // Native kernels for matmul, elementwise (binary with broadcasting, unary) and reductions.
 import { tf } from '../tf.js';
 import { ACTIVATION, BINARY, REDUCE, UNARY, type NativeAddon } from './addon.js';
-import { allocF32, bf16CacheMask, recycle } from './buffer_pool.js';
+import { allocF32, cacheMask, recycle } from './buffer_pool.js';
 import { f32, output, sizeOf, type Backend, type NativeKernel } from './kernel_util.js';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 
@@ -25,7 +25,7 @@ export function nativeMatMul(addon: NativeAddon, backend: Backend, a: TensorInfo
   const bA = sizeOf(a.shape.slice(0, -2)), bB = sizeOf(b.shape.slice(0, -2)), batch = sizeOf(batchShape);
   if ((bA !== batch && bA !== 1) || (bB !== batch && bB !== 1)) return null;
   const out = allocF32(batch * M * N);
-  addon.matmul(av, bv, out, bA, bB, M, K, N, transA, transB, bias, act, alpha, bf16CacheMask(av, bv));
+  addon.matmul(av, bv, out, bA, bB, M, K, N, transA, transB, bias, act, alpha, cacheMask(av, bv));
   return output(backend, [...batchShape, M, N], out);
 }
 

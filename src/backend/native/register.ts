@@ -2,12 +2,15 @@
 // replaced by the N-API addon (oneDNN matmul, OpenMP loops) and the fused Dinots* kernels added.
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { backend_util, DataId, DataType, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { clearPool, noteEscaped, noteStored, recycle } from './buffer_pool.js';
+import { clearPool, noteEscaped, noteStored, recycle, setReleaseHook } from './buffer_pool.js';
 import { tf } from '../tf.js';
 import { BINARY, UNARY, loadAddon, type NativeAddon } from './addon.js';
 import { fusedKernels, registerFusedGradients } from './fused_kernels.js';
 import { withFallback, type NativeKernel } from './kernel_util.js';
-import { concatKernel, packKernel, sliceKernel, splitKernel, tileKernel, transposeKernel } from './layout_kernels.js';
+import {
+  backendCopyKernel, concatKernel, packKernel, sliceKernel, splitKernel, tileKernel, transposeKernel,
+} from './layout_kernels.js';
+import { BACKEND_COPY } from '../storage.js';
 import {
   addNKernel, binaryKernel, castKernel, fusedMatMulKernel, matMulKernel, REDUCE_KERNELS, reduceKernel, softmaxKernel, unaryKernel,
 } from './math_kernels.js';
@@ -97,7 +100,7 @@ export function registerNativeBackend(): string | null {
     const kernelFunc: KernelFunc = native ? withFallback(cfg.kernelName, native, cfg.kernelFunc) : cfg.kernelFunc;
     tf.registerKernel({ ...cfg, backendName: NATIVE_BACKEND, kernelFunc } as KernelConfig);
   }
-  for (const [kernelName, native] of Object.entries(fusedKernels(addon))) {
+  for (const [kernelName, native] of Object.entries({ ...fusedKernels(addon), [BACKEND_COPY]: backendCopyKernel() })) {
     const kernelFunc: KernelFunc = (args) => {
       const out = native(args as Parameters<NativeKernel>[0]);
       if (!out) throw new Error(`native backend: ${kernelName} got inputs it cannot handle`);
@@ -106,6 +109,8 @@ export function registerNativeBackend(): string | null {
     tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc });
   }
   registerFusedGradients();
+  // The matmul keeps forms derived from pool buffers (bf16 copies, packed weights) until the buffer is released.
+  setReleaseHook((buffer) => addon.forgetCached(buffer));
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 3);
   registered = true;
   return null;
