@@ -11,7 +11,8 @@
         "src/nn_ops.cc",
         "src/adamw.cc",
         "src/bf16_cache.cc",
-        "src/packed_weights.cc"
+        "src/packed_weights.cc",
+        "src/attention.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

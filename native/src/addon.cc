@@ -54,6 +54,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAdamw(env, exports);
   InitBf16Cache(env, exports);
   InitPackedWeights(env, exports);
+  InitAttention(env, exports);
   return exports;
 }
 

@@ -61,5 +61,6 @@ void InitNnOps(Napi::Env env, Napi::Object exports);
 void InitAdamw(Napi::Env env, Napi::Object exports);
 void InitBf16Cache(Napi::Env env, Napi::Object exports);
 void InitPackedWeights(Napi::Env env, Napi::Object exports);
+void InitAttention(Napi::Env env, Napi::Object exports);
 
 }  // namespace dinots

@@ -34,6 +34,13 @@ export interface NativeAddon {
    */
   matmulStrided(a: Float32Array, b: Float32Array, out: Float32Array, dims: number[], aStrides: number[], bStrides: number[],
     outStrides: number[]): void;
+  /**
+   * Self-attention forward per head in cache: for q, k, v the [T, hd] blocks of qkv [B, T, 3, H, hd], writes
+   * softmax(scale·q·kᵀ)·v into the head's columns of out [B, T, H·hd], and the probabilities into probs [B, H, T, T]
+   * and the q, k, v blocks into heads [3, B, H, T, hd] when given. dims [B, T, H, hd]. Float32.
+   */
+  attentionHeads(qkv: Float32Array, out: Float32Array, dims: number[], scale: number, probs: Float32Array | null,
+    heads?: Float32Array): void;
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array,
     outShape: number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;

@@ -153,24 +153,23 @@ function qkvDims(qkv: TensorInfo, heads: number) {
 
 /**
  * {qkv [B, T, 3D]}, {numHeads, scale, probsGrad} → [out [B, T, D], probs [B, H, T, T], heads [3, B, H, T, hd]].
- * One transpose splits qkv into contiguous q, k, v head blocks (saved as `heads` for the gradient); in float32 the
- * heads' outputs are written straight into their columns of out (strided), in bf16 through one more transpose.
- * The composite's reshape/transpose/unstack chain and its Pack in the backward go.
+ * qkv is split into contiguous q, k, v head blocks (saved as `heads` for the gradient): in float32 by the per-head
+ * kernel, which computes each head in cache while it copies it (attentionHeads); in bf16 by one transpose, the
+ * batched bf16 products and one more transpose back. The composite's reshape/transpose/unstack chain and its Pack
+ * in the backward go.
  */
 function qkvAttention(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const qkv = inputs.qkv!;
     const { B, T, D, H, hd, n } = qkvDims(qkv, attrs.numHeads as number);
     const heads = allocF32(3 * n), probs = allocF32(B * H * T * T), out = allocF32(n);
-    addon.transpose(mustF32(backend, qkv, 'qkv'), [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
-    const q = heads.subarray(0, n), k = heads.subarray(n, 2 * n), v = heads.subarray(2 * n);
     const scale = attrs.scale as number;
-    const shape = { B: B * H, T, S: T, d: hd, dv: hd };
     if (matmulPrecision() === 'f32') {
-      attentionProbs(addon, q, k, probs, shape, scale);
-      // out[b, t, h·hd + j] = Σ_s probs[b, h, t, s] · v[b, h, s, j]
-      addon.matmulStrided(probs, v, out, [B, H, T, T, hd], [H * T * T, T * T, T, 1], [H * T * hd, T * hd, hd, 1], [T * D, hd, D, 1]);
+      addon.attentionHeads(mustF32(backend, qkv, 'qkv'), out, [B, T, H, hd], scale, probs, heads);
     } else {
+      addon.transpose(mustF32(backend, qkv, 'qkv'), [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
+      const q = heads.subarray(0, n), k = heads.subarray(n, 2 * n), v = heads.subarray(2 * n);
+      const shape = { B: B * H, T, S: T, d: hd, dv: hd };
       const oh = allocF32(n);
       attentionCore(addon, q, k, v, probs, oh, shape, scale);
       addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
@@ -182,31 +181,29 @@ function qkvAttention(addon: NativeAddon): NativeKernel {
 
 /**
  * {qkv [B, T, 3D]}, {numHeads, scale, withProbs} → [out [B, T, D]] (and probs [B, H, T, T] when withProbs): the
- * forward pass alone, for when no gradient is recorded. In float32 the products read q, k and v in place from qkv
- * (strided heads) instead of transposing them into head blocks first: per ViT-S/16 batch-8 layer, 3.9 against 4.6 ms
- * (the strided products are slower, by less than the transpose costs).
+ * forward pass alone, for when no gradient is recorded. In float32 one addon call runs each head in cache
+ * (attentionHeads, native/src/attention.cc) instead of batched products over all heads with the scores in memory.
  */
 function qkvAttentionInference(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const qkv = inputs.qkv!;
     const { B, T, D, H, hd, n } = qkvDims(qkv, attrs.numHeads as number);
     const scale = attrs.scale as number;
-    const src = mustF32(backend, qkv, 'qkv'), probs = allocF32(B * H * T * T), out = allocF32(n);
+    const src = mustF32(backend, qkv, 'qkv'), out = allocF32(n);
     if (matmulPrecision() === 'f32') {
-      // q[b, h, t, j] = qkv[b, t, h·hd + j], k and v D and 2D columns further on; kᵀ is read with swapped strides.
-      const head = [T * 3 * D, hd, 3 * D, 1], headT = [T * 3 * D, hd, 1, 3 * D], P = [H * T * T, T * T, T, 1];
-      addon.matmulStrided(src, src.subarray(D), probs, [B, H, T, hd, T], head, headT, P);
-      addon.softmax(probs, B * H * T, T, probs, scale);
-      addon.matmulStrided(probs, src.subarray(2 * D), out, [B, H, T, T, hd], P, head, [T * D, hd, D, 1]);
-    } else {
-      const heads = allocF32(3 * n), oh = allocF32(n);
-      addon.transpose(src, [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
-      const shape = { B: B * H, T, S: T, d: hd, dv: hd };
-      attentionCore(addon, heads.subarray(0, n), heads.subarray(n, 2 * n), heads.subarray(2 * n), probs, oh, shape, scale);
-      addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
-      recycle(heads);
-      recycle(oh);
+      const probs = attrs.withProbs ? allocF32(B * H * T * T) : null;
+      addon.attentionHeads(src, out, [B, T, H, hd], scale, probs);
+      const result = output(backend, [B, T, D], out);
+      return probs ? [result, output(backend, [B, H, T, T], probs)] : [result];
     }
+    // bf16: head blocks, the batched bf16 products, heads back side by side.
+    const probs = allocF32(B * H * T * T), heads = allocF32(3 * n), oh = allocF32(n);
+    addon.transpose(src, [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
+    const shape = { B: B * H, T, S: T, d: hd, dv: hd };
+    attentionCore(addon, heads.subarray(0, n), heads.subarray(n, 2 * n), heads.subarray(2 * n), probs, oh, shape, scale);
+    addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
+    recycle(heads);
+    recycle(oh);
     const result = output(backend, [B, T, D], out);
     if (attrs.withProbs) return [result, output(backend, [B, H, T, T], probs)];
     recycle(probs);
