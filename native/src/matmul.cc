@@ -212,50 +212,6 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Largest element offset + 1 that a tensor of `dims` with `strides` (elements) touches.
-int64_t Extent(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
-  int64_t e = 1;
-  for (size_t i = 0; i < dims.size(); ++i) e += (dims[i] - 1) * strides[i];
-  return e;
-}
-
-// matmulStrided(a, b, out, [d0, d1, M, K, N], aStrides, bStrides, outStrides): float32 out[i, j] = a[i, j]·b[i, j]
-// over a d0 × d1 batch, every operand 4-d with its own element strides (a: d0, d1, M, K; b: d0, d1, K, N; out: d0,
-// d1, M, N). Attention reads and writes heads in place with it: the heads' outputs go straight into their columns of
-// [B, T, D] (oneDNN keeps its brgemm kernel for such a dense-permuted destination), no copy back.
-Napi::Value MatmulStrided(const Napi::CallbackInfo& info) {
-  F32 a = f32(info, 0), b = f32(info, 1), out = f32(info, 2);
-  auto d = ints(info, 3), as = ints(info, 4), bs = ints(info, 5), os = ints(info, 6);
-  require(info, d.size() == 5 && as.size() == 4 && bs.size() == 4 && os.size() == 4,
-          "matmulStrided: dims need 5 entries, strides 4 each");
-  require(info, !g_bf16, "matmulStrided: float32 only (precision is bf16)");
-  for (auto v : d) require(info, v > 0, "matmulStrided: dims must be positive");
-  const std::vector<int64_t> ad{d[0], d[1], d[2], d[3]}, bd{d[0], d[1], d[3], d[4]}, od{d[0], d[1], d[2], d[4]};
-  require(info, Extent(ad, as) <= a.size && Extent(bd, bs) <= b.size && Extent(od, os) <= out.size,
-          "matmulStrided: strides reach past a buffer");
-  using Key4 = std::vector<int64_t>;
-  static std::map<Key4, dnnl::matmul> cache;
-  Key4 key = d;
-  key.insert(key.end(), as.begin(), as.end());
-  key.insert(key.end(), bs.begin(), bs.end());
-  key.insert(key.end(), os.begin(), os.end());
-  using dt = dnnl::memory::data_type;
-  dnnl::memory::desc src(ad, dt::f32, as), wei(bd, dt::f32, bs), dst(od, dt::f32, os);
-  auto it = cache.find(key);
-  if (it == cache.end()) {
-    if (cache.size() > 1024) cache.clear();
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), Engine());
-    it = cache.emplace(key, dnnl::matmul(pd)).first;
-  }
-  auto& eng = Engine();
-  SignalGuard noSignals;
-  it->second.execute(Stream(), {{DNNL_ARG_SRC, dnnl::memory(src, eng, a.data)},
-                                {DNNL_ARG_WEIGHTS, dnnl::memory(wei, eng, b.data)},
-                                {DNNL_ARG_DST, dnnl::memory(dst, eng, out.data)}});
-  Stream().wait();
-  return info.Env().Undefined();
-}
-
 // setMatmulPrecision('f32' | 'bf16'): the precision of every later matmul. bf16 needs a CPU with AVX512-BF16 or AMX
 // to be fast (oneDNN emulates it, slowly, on other AVX-512 CPUs and has no bf16 matmul below AVX-512).
 Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {
@@ -290,7 +246,6 @@ Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
 
 void InitMatmul(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, Matmul));
-  exports.Set("matmulStrided", Napi::Function::New(env, MatmulStrided));
   exports.Set("setMatmulPrecision", Napi::Function::New(env, SetMatmulPrecision));
   exports.Set("cpuIsa", Napi::Function::New(env, CpuIsa));
 }

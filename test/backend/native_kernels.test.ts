@@ -111,23 +111,30 @@ test('int32 tensors still work through the cpu fallback', { skip }, async () => 
   tf.dispose([a, b, c]);
 });
 
-test('matmulStrided: a batch of products with any element strides, against a loop; strides past a buffer throw', { skip: nativeSkip }, async () => {
+test('attentionHeads: per-head softmax(scale·q·kᵀ)·v, probabilities and head blocks against a loop; wrong sizes throw', { skip: nativeSkip }, async () => {
   const { nativeAddon } = await import('../../src/backend/native/register.js');
   const addon = nativeAddon()!;
-  const [d0, d1, M, K, N] = [2, 3, 5, 4, 6];
-  // a read from the middle columns of a wider row-major array; b transposed; out written into every other column.
-  const bs = [d1 * N * K, N * K, 1, K], os = [d1 * M * N * 2, M * N * 2, N * 2, 2];
-  const aStr = [d1 * M * 9, M * 9, 9, 1];
-  const a = Float32Array.from({ length: d0 * d1 * M * 9 }, (_, i) => Math.sin(i));
-  const b = Float32Array.from({ length: d0 * d1 * N * K }, (_, i) => Math.cos(i));
-  const out = new Float32Array(d0 * d1 * M * N * 2).fill(7);
-  addon.matmulStrided(a.subarray(2), b, out, [d0, d1, M, K, N], aStr, bs, os);
-  for (let i = 0; i < d0; i++) for (let j = 0; j < d1; j++) for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
-    let want = 0;
-    for (let k = 0; k < K; k++) want += a[2 + i * aStr[0]! + j * aStr[1]! + m * aStr[2]! + k]! * b[i * bs[0]! + j * bs[1]! + k * bs[2]! + n * bs[3]!]!;
-    const at = i * os[0]! + j * os[1]! + m * os[2]! + n * os[3]!;
-    assert.ok(Math.abs(out[at]! - want) < 1e-4, `out[${i},${j},${m},${n}] = ${out[at]} but ${want}`);
-    assert.equal(out[at + 1], 7, 'the columns in between are untouched');
+  const [B, T, H, hd, scale] = [2, 5, 3, 4, 0.7];
+  const D = H * hd;
+  const qkv = Float32Array.from({ length: B * T * 3 * D }, (_, i) => Math.sin(i * 0.9));
+  const out = new Float32Array(B * T * D), probs = new Float32Array(B * H * T * T), heads = new Float32Array(3 * B * T * D);
+  addon.attentionHeads(qkv, out, [B, T, H, hd], scale, probs, heads);
+  const at = (b: number, t: number, s: number, h: number, j: number) => qkv[((b * T + t) * 3 + s) * D + h * hd + j]!;
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
+    const scores = Array.from({ length: T }, (_, u) => {
+      let dot = 0;
+      for (let j = 0; j < hd; j++) dot += at(b, t, 0, h, j) * at(b, u, 1, h, j);
+      return dot * scale;
+    });
+    const mx = Math.max(...scores), e = scores.map((x) => Math.exp(x - mx)), sum = e.reduce((x, y) => x + y, 0);
+    e.forEach((x, u) => assert.ok(Math.abs(probs[((b * H + h) * T + t) * T + u]! - x / sum) < 1e-6, 'probability'));
+    for (let j = 0; j < hd; j++) {
+      const want = e.reduce((acc, x, u) => acc + (x / sum) * at(b, u, 2, h, j), 0);
+      assert.ok(Math.abs(out[(b * T + t) * D + h * hd + j]! - want) < 1e-5, `out[${b},${t},${h}·hd+${j}]`);
+      for (let s = 0; s < 3; s++) assert.equal(heads[(((s * B + b) * H + h) * T + t) * hd + j], at(b, t, s, h, j), 'head block');
+    }
   }
-  assert.throws(() => addon.matmulStrided(a, b, out.subarray(2), [d0, d1, M, K, N], aStr, bs, os), /past a buffer/);
+  assert.throws(() => addon.attentionHeads(qkv, out.subarray(1), [B, T, H, hd], scale, null), /sizes do not match/);
+  const dqkv = new Float32Array(qkv.length);
+  assert.throws(() => addon.attentionHeadsGrad(heads, probs.subarray(1), out, dqkv, [B, T, H, hd], scale, null), /sizes do not match/);
 });

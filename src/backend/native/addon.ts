@@ -29,18 +29,18 @@ export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, M: number, K: number,
     N: number, transA: boolean, transB: boolean, bias: Float32Array | null, act: number, alpha: number, cache?: number): void;
   /**
-   * float32 only: out = a·b over a d0 × d1 batch with explicit element strides for each 4-d operand (a: d0, d1, M, K;
-   * b: d0, d1, K, N; out: d0, d1, M, N); dims [d0, d1, M, K, N]. Operands may be subarray views (offsets).
-   */
-  matmulStrided(a: Float32Array, b: Float32Array, out: Float32Array, dims: number[], aStrides: number[], bStrides: number[],
-    outStrides: number[]): void;
-  /**
    * Self-attention forward per head in cache: for q, k, v the [T, hd] blocks of qkv [B, T, 3, H, hd], writes
    * softmax(scale·q·kᵀ)·v into the head's columns of out [B, T, H·hd], and the probabilities into probs [B, H, T, T]
    * and the q, k, v blocks into heads [3, B, H, T, hd] when given. dims [B, T, H, hd]. Float32.
    */
   attentionHeads(qkv: Float32Array, out: Float32Array, dims: number[], scale: number, probs: Float32Array | null,
     heads?: Float32Array): void;
+  /**
+   * The gradient of attentionHeads: from the saved heads [3, B, H, T, hd] and probs [B, H, T, T], the output's
+   * gradient dout [B, T, H·hd] and an optional gradient dprobs on the probabilities, writes dqkv [B, T, 3, H, hd].
+   */
+  attentionHeadsGrad(heads: Float32Array, probs: Float32Array, dout: Float32Array, dqkv: Float32Array, dims: number[],
+    scale: number, dprobs: Float32Array | null): void;
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array,
     outShape: number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;

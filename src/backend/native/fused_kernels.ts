@@ -216,29 +216,23 @@ function qkvAttentionGrad(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const { heads, probs, dout, dprobs } = inputs as Record<string, TensorInfo>;
     const [, B, H, T, hd] = heads!.shape as [number, number, number, number, number];
-    const n = B * H * T * hd, BH = B * H;
-    const hv = mustF32(backend, heads!, 'heads'), pv = mustF32(backend, probs!, 'probs');
-    const q = hv.subarray(0, n), k = hv.subarray(n, 2 * n), v = hv.subarray(2 * n);
-    const dO = allocF32(n), dqkv = allocF32(3 * n);
-    addon.transpose(mustF32(backend, dout!, 'dout'), [B, T, H, hd], [0, 2, 1, 3], dO);
-    const t = { q, k, v, probs: pv, dout: dO, dprobs: dprobs ? mustF32(backend, dprobs, 'dprobs') : null };
-    const scale = attrs.scale as number, shape = { B: BH, T, S: T, d: hd, dv: hd };
+    const n = B * H * T * hd;
+    const hv = mustF32(backend, heads!, 'heads'), pv = mustF32(backend, probs!, 'probs'), dov = mustF32(backend, dout!, 'dout');
+    const dpv = dprobs ? mustF32(backend, dprobs, 'dprobs') : null;
+    const dqkv = allocF32(3 * n), scale = attrs.scale as number;
     if (matmulPrecision() === 'f32') {
-      // dq, dk, dv straight into their columns of dqkv [B, T, 3, H, hd].
-      const D = H * hd, head = [H * T * hd, T * hd, hd, 1], into = [T * 3 * D, hd, 3 * D, 1];
-      const P = [H * T * T, T * T, T, 1], Pt = [H * T * T, T * T, 1, T];
-      addon.matmulStrided(pv, dO, dqkv.subarray(2 * D), [B, H, T, T, hd], Pt, head, into); // dV = Pᵀ·dO
-      const dS = scoresGrad(addon, t, shape, scale);
-      addon.matmulStrided(dS, k, dqkv, [B, H, T, T, hd], P, head, into); // dQ = dS·K
-      addon.matmulStrided(dS, q, dqkv.subarray(D), [B, H, T, T, hd], Pt, head, into); // dK = dSᵀ·Q
-      recycle(dS);
+      // Head by head in cache, dq, dk, dv written straight into their columns of dqkv [B, T, 3, H, hd].
+      addon.attentionHeadsGrad(hv, pv, dov, dqkv, [B, T, H, hd], scale, dpv);
     } else {
-      const dh = allocF32(3 * n);
+      const dO = allocF32(n), dh = allocF32(3 * n);
+      addon.transpose(dov, [B, T, H, hd], [0, 2, 1, 3], dO);
+      const t = { q: hv.subarray(0, n), k: hv.subarray(n, 2 * n), v: hv.subarray(2 * n), probs: pv, dout: dO, dprobs: dpv };
+      const shape = { B: B * H, T, S: T, d: hd, dv: hd };
       attentionGradCore(addon, t, { dq: dh.subarray(0, n), dk: dh.subarray(n, 2 * n), dv: dh.subarray(2 * n) }, shape, scale);
       addon.transpose(dh, [3, B, H, T, hd], [1, 3, 0, 2, 4], dqkv);
       recycle(dh);
+      recycle(dO);
     }
-    recycle(dO);
     return output(backend, [B, T, 3 * H * hd], dqkv);
   };
 }
