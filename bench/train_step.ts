@@ -216,7 +216,8 @@ async function benchModel(m: BenchModel, o: BenchOptions) {
     train_step_ratio: medianOf((r) => (r.torch ? r.step.best / r.torch.train_step_ms : null)),
     train_step_ratios: rounds.map((r) => (r.torch ? r.step.best / r.torch.train_step_ms : null)),
     ort_forward_ms: best((r) => r.ortTimes?.best), ort_forward_median_ms: medianOf((r) => r.ortTimes?.median ?? null),
-    forward_ort_ratio: medianOf((r) => (r.ortTimes ? r.fwd.best / r.ortTimes.best : null)), ort_version: ort?.version ?? null,
+    forward_ort_ratio: medianOf((r) => (r.ortTimes ? r.fwd.best / r.ortTimes.best : null)),
+    forward_ort_ratios: rounds.map((r) => (r.ortTimes ? r.fwd.best / r.ortTimes.best : null)), ort_version: ort?.version ?? null,
     forward_cpu_ms: Math.min(...rounds.map((r) => r.fwd.cpu)), train_step_cpu_ms: Math.min(...rounds.map((r) => r.step.cpu)),
     torch_forward_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.forward_cpu_ms)) : null,
     torch_train_step_cpu_ms: torchTimes.length ? Math.min(...torchTimes.map((t) => t.train_step_cpu_ms)) : null,
@@ -256,7 +257,8 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`${m.name} batch ${m.batch} @${m.config.imgSize}${rounds > 1 ? ` (${rounds} rounds; ratios are medians over the rounds)` : ''}:`);
     console.log(`  forward     ${res.forward_ms.toFixed(0)} ms [median ${res.forward_median_ms.toFixed(0)}] ${res.forward_gflops.toFixed(0)} GFLOP/s` +
       ` | torch ${res.torch_forward_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.forward_ratio)}` +
-      (res.ort_forward_ms === null ? '' : ` | onnxruntime-node ${res.ort_forward_ms.toFixed(0)} ms | ratio ${ratio(res.forward_ort_ratio)}`));
+      (res.ort_forward_ms === null ? '' : ` | onnxruntime-node ${res.ort_forward_ms.toFixed(0)} ms | ratio ${ratio(res.forward_ort_ratio)}` +
+        (rounds > 1 ? ` (rounds: ${res.forward_ort_ratios.map(ratio).join(' ')})` : '')));
     console.log(`  train step  ${res.train_step_ms.toFixed(0)} ms [median ${res.train_step_median_ms.toFixed(0)}] ${res.train_step_gflops.toFixed(0)} GFLOP/s` +
       ` | torch ${res.torch_train_step_ms?.toFixed(0) ?? 'n/a'} ms | ratio ${ratio(res.train_step_ratio)}` +
       (rounds > 1 ? ` (rounds: ${res.train_step_ratios.map(ratio).join(' ')})` : ''));

@@ -1,8 +1,10 @@
 // Multi-head self-attention, one head at a time in cache: the forward pass and its gradient. Batched over all heads, the [B, H, T, T] scores
 // go through memory three times (written by q·kᵀ, read and written by softmax, read by probs·v: 30 MB a ViT-S/16
 // batch-8 layer), and the strided head operands send both products to oneDNN's slower gemm:jit kernel. Here each
-// thread takes whole heads: it copies the head's q, k, v into contiguous blocks, multiplies with brgemm, applies the
-// softmax to the scores while they are in L2, and writes the head's output into its columns of out. The float32
+// thread takes whole groups of heads (as many as fit in L2 with their scores: 2 for ViT-S/16, 24 for the nano
+// model's 50 tokens, whose single heads are too small for a primitive call each): it copies their q, k, v into
+// contiguous blocks, multiplies with brgemm, applies the softmax to the scores while they are in L2, and writes the
+// heads' outputs into their columns of out. The float32
 // forward of the fused qkv attention (fused_kernels.ts); for training it also keeps the head blocks and the
 // probabilities, which the backward pass reads, head by head the same way (dP and dS stay in cache too).
 #include <dnnl.hpp>
@@ -11,6 +13,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 #include "common.h"
@@ -25,8 +28,9 @@ dnnl::engine& Engine() {
   return eng;
 }
 
-// The per-head products for one (T, hd), with user scratchpads so that threads can run them side by side:
-// scores [T, T] = a [T, hd]·bᵀ, out [T, hd] = p [T, T]·b [T, hd], and (backward) outT [T, hd] = pᵀ·b.
+// The products of a group of G heads of (T, hd), batched over the group, with user scratchpads so that threads can
+// run them side by side: scores [G, T, T] = a [G, T, hd]·bᵀ, out [G, T, hd] = p [G, T, T]·b, and (backward)
+// outT [G, T, hd] = pᵀ·b.
 struct HeadPrims {
   dnnl::memory::desc q, kT, scores, v, out, scoresT;
   dnnl::matmul scoresPrim, outPrim, outTPrim;
@@ -34,17 +38,18 @@ struct HeadPrims {
   size_t scratch;  // bytes: the largest of the scratchpads
 };
 
-HeadPrims& Prims(int64_t T, int64_t hd) {
-  static std::map<std::pair<int64_t, int64_t>, std::unique_ptr<HeadPrims>> cache;
-  auto& slot = cache[{T, hd}];
+HeadPrims& Prims(int64_t G, int64_t T, int64_t hd) {
+  static std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<HeadPrims>> cache;
+  auto& slot = cache[{G, T, hd}];
   if (slot) return *slot;
   using dt = dnnl::memory::data_type;
   using dims = dnnl::memory::dims;
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::memory::desc q({T, hd}, dt::f32, dims{hd, 1}), kT({hd, T}, dt::f32, dims{1, hd}), s({T, T}, dt::f32, dims{T, 1});
-  dnnl::memory::desc v({T, hd}, dt::f32, dims{hd, 1}), o({T, hd}, dt::f32, dims{hd, 1});
-  dnnl::memory::desc sT({T, T}, dt::f32, dims{1, T});
+  const int64_t th = T * hd, tt = T * T;
+  dnnl::memory::desc q({G, T, hd}, dt::f32, dims{th, hd, 1}), kT({G, hd, T}, dt::f32, dims{th, 1, hd});
+  dnnl::memory::desc s({G, T, T}, dt::f32, dims{tt, T, 1}), sT({G, T, T}, dt::f32, dims{tt, 1, T});
+  dnnl::memory::desc v({G, T, hd}, dt::f32, dims{th, hd, 1}), o({G, T, hd}, dt::f32, dims{th, hd, 1});
   dnnl::matmul::primitive_desc sp(dnnl::matmul::desc(q, kT, s), attr, Engine()), op(dnnl::matmul::desc(s, v, o), attr, Engine());
   dnnl::matmul::primitive_desc tp(dnnl::matmul::desc(sT, v, o), attr, Engine());
   const size_t scratch =
@@ -54,7 +59,8 @@ HeadPrims& Prims(int64_t T, int64_t hd) {
   return *slot;
 }
 
-// Per-thread working memory, grown on demand: a stream, the primitives' scratchpad, and q, k, v, out and scores blocks.
+// Per-thread working memory, grown on demand: a stream, the primitives' scratchpad, and a group's q, k, v, out and
+// scores blocks.
 struct ThreadBuffers {
   std::unique_ptr<dnnl::stream> stream;
   std::vector<char> scratch;
@@ -89,6 +95,15 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, float scale) {
 #pragma omp simd
     for (int64_t c = 0; c < cols; ++c) x[c] *= inv;
   }
+}
+
+// Heads per group: as many as fit in 1 MiB of L2 with their blocks and scores, and an equal number of groups for
+// every thread.
+int64_t GroupSize(int64_t heads, int64_t T, int64_t hd, int threads) {
+  const int64_t fit = std::max<int64_t>(1, (int64_t{1} << 18) / (T * T + 4 * T * hd));
+  const int64_t perThread = (heads + threads - 1) / threads;
+  const int64_t groupsPerThread = (perThread + fit - 1) / fit;
+  return (perThread + groupsPerThread - 1) / groupsPerThread;
 }
 
 // Copies between a contiguous [T, hd] block and the [T, hd] columns at `strided` (row stride ld), either way.
@@ -135,30 +150,38 @@ Napi::Value AttentionHeads(const Napi::CallbackInfo& info) {
                     (!withHeads || heads.size == 3 * B * T * D),
           "attentionHeads: buffer sizes do not match the dims");
   SignalGuard noSignals;
-  HeadPrims& p = Prims(T, hd);
   const int threads = omp_get_max_threads();
-  const int64_t blockFloats = 4 * T * hd + T * T;
-  auto& buffers = Buffers(threads, p.scratch + 64, static_cast<size_t>(blockFloats));
+  const int64_t BH = B * H, G = GroupSize(BH, T, hd, threads), groups = (BH + G - 1) / G;
+  HeadPrims& full = Prims(G, T, hd);
+  HeadPrims& last = Prims(BH - (groups - 1) * G, T, hd);
+  auto& buffers = Buffers(threads, std::max(full.scratch, last.scratch) + 64, static_cast<size_t>(G * (4 * T * hd + T * T)));
 #pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
+  for (int64_t group = 0; group < groups; ++group) {
     ThreadBuffers& tb = buffers[omp_get_thread_num()];
-    const int64_t b = bh / H, h = bh % H;
-    float *q = tb.blocks.data(), *k = q + T * hd, *v = k + T * hd, *o = v + T * hd;
-    if (withHeads) {
-      q = heads.data + bh * T * hd;
+    const int64_t first = group * G, g = std::min(G, BH - first), gth = g * T * hd;
+    HeadPrims& p = g == G ? full : last;
+    float *q = tb.blocks.data(), *k = q + gth, *v = k + gth, *o = v + gth;
+    if (withHeads) {  // the saved blocks [3, B, H, T, hd]: a group's heads are consecutive there
+      q = heads.data + first * T * hd;
       k = q + B * T * D;
       v = k + B * T * D;
     }
-    float* s = withProbs ? probs.data + bh * T * T : o + T * hd;
-    float* src = qkv.data + b * T * 3 * D + h * hd;
-    CopyBlock(q, src, T, hd, 3 * D, true);
-    CopyBlock(k, src + D, T, hd, 3 * D, true);
-    CopyBlock(v, src + 2 * D, T, hd, 3 * D, true);
-    // oneDNN runs single-threaded inside this parallel loop: each thread multiplies its own heads.
+    float* s = withProbs ? probs.data + first * T * T : o + gth;
+    for (int64_t i = 0; i < g; ++i) {
+      const int64_t b = (first + i) / H, h = (first + i) % H;
+      float* src = qkv.data + b * T * 3 * D + h * hd;
+      CopyBlock(q + i * T * hd, src, T, hd, 3 * D, true);
+      CopyBlock(k + i * T * hd, src + D, T, hd, 3 * D, true);
+      CopyBlock(v + i * T * hd, src + 2 * D, T, hd, 3 * D, true);
+    }
+    // oneDNN runs single-threaded inside this parallel loop: each thread multiplies its own groups.
     Run(p.scoresPrim, p.scoresScratch, tb, p.q, q, p.kT, k, p.scores, s);
-    SoftmaxRows(s, T, T, scale);
+    SoftmaxRows(s, g * T, T, scale);
     Run(p.outPrim, p.outScratch, tb, p.scores, s, p.v, v, p.out, o);
-    CopyBlock(o, out.data + b * T * D + h * hd, T, hd, D, false);
+    for (int64_t i = 0; i < g; ++i) {
+      const int64_t b = (first + i) / H, h = (first + i) % H;
+      CopyBlock(o + i * T * hd, out.data + b * T * D + h * hd, T, hd, D, false);
+    }
   }
   return info.Env().Undefined();
 }
@@ -180,37 +203,47 @@ Napi::Value AttentionHeadsGrad(const Napi::CallbackInfo& info) {
                     dqkv.size == 3 * B * T * D && (!withDprobs || dprobs.size == probs.size),
           "attentionHeadsGrad: buffer sizes do not match the dims");
   SignalGuard noSignals;
-  HeadPrims& p = Prims(T, hd);
-  auto& buffers = Buffers(omp_get_max_threads(), p.scratch + 64, static_cast<size_t>(4 * T * hd + T * T));
+  const int threads = omp_get_max_threads();
+  const int64_t BH = B * H, G = GroupSize(BH, T, hd, threads), groups = (BH + G - 1) / G;
+  HeadPrims& full = Prims(G, T, hd);
+  HeadPrims& last = Prims(BH - (groups - 1) * G, T, hd);
+  auto& buffers = Buffers(threads, std::max(full.scratch, last.scratch) + 64, static_cast<size_t>(G * (4 * T * hd + T * T)));
 #pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
+  for (int64_t group = 0; group < groups; ++group) {
     ThreadBuffers& tb = buffers[omp_get_thread_num()];
-    const int64_t b = bh / H, h = bh % H;
-    const float *q = heads.data + bh * T * hd, *k = q + B * T * D, *v = k + B * T * D, *P = probs.data + bh * T * T;
-    float *dO = tb.blocks.data(), *dq = dO + T * hd, *dk = dq + T * hd, *dv = dk + T * hd, *dS = dv + T * hd;
-    CopyBlock(dO, dout.data + b * T * D + h * hd, T, hd, D, true);
+    const int64_t first = group * G, g = std::min(G, BH - first), gth = g * T * hd;
+    HeadPrims& p = g == G ? full : last;
+    const float *q = heads.data + first * T * hd, *k = q + B * T * D, *v = k + B * T * D, *P = probs.data + first * T * T;
+    float *dO = tb.blocks.data(), *dq = dO + gth, *dk = dq + gth, *dv = dk + gth, *dS = dv + gth;
+    for (int64_t i = 0; i < g; ++i) {
+      const int64_t b = (first + i) / H, h = (first + i) % H;
+      CopyBlock(dO + i * T * hd, dout.data + b * T * D + h * hd, T, hd, D, true);
+    }
     Run(p.outTPrim, p.outTScratch, tb, p.scoresT, P, p.v, dO, p.out, dv);  // dV = Pᵀ·dO
     Run(p.scoresPrim, p.scoresScratch, tb, p.q, dO, p.kT, v, p.scores, dS);  // dP = dO·Vᵀ
-    const float* extra = withDprobs ? dprobs.data + bh * T * T : nullptr;
-    for (int64_t t = 0; t < T; ++t) {  // dS = scale·P∘(dP − rowsum(dP∘P)), in place
-      const float* pr = P + t * T;
-      float* g = dS + t * T;
+    const float* extra = withDprobs ? dprobs.data + first * T * T : nullptr;
+    for (int64_t r = 0; r < g * T; ++r) {  // dS = scale·P∘(dP − rowsum(dP∘P)), in place
+      const float* pr = P + r * T;
+      float* d = dS + r * T;
       if (extra) {
 #pragma omp simd
-        for (int64_t c = 0; c < T; ++c) g[c] += extra[t * T + c];
+        for (int64_t c = 0; c < T; ++c) d[c] += extra[r * T + c];
       }
       float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
-      for (int64_t c = 0; c < T; ++c) dot += pr[c] * g[c];
+      for (int64_t c = 0; c < T; ++c) dot += pr[c] * d[c];
 #pragma omp simd
-      for (int64_t c = 0; c < T; ++c) g[c] = scale * pr[c] * (g[c] - dot);
+      for (int64_t c = 0; c < T; ++c) d[c] = scale * pr[c] * (d[c] - dot);
     }
     Run(p.outPrim, p.outScratch, tb, p.scores, dS, p.v, k, p.out, dq);     // dQ = dS·K
     Run(p.outTPrim, p.outTScratch, tb, p.scoresT, dS, p.v, q, p.out, dk);  // dK = dSᵀ·Q
-    float* into = dqkv.data + b * T * 3 * D + h * hd;
-    CopyBlock(dq, into, T, hd, 3 * D, false);
-    CopyBlock(dk, into + D, T, hd, 3 * D, false);
-    CopyBlock(dv, into + 2 * D, T, hd, 3 * D, false);
+    for (int64_t i = 0; i < g; ++i) {
+      const int64_t b = (first + i) / H, h = (first + i) % H;
+      float* into = dqkv.data + b * T * 3 * D + h * hd;
+      CopyBlock(dq + i * T * hd, into, T, hd, 3 * D, false);
+      CopyBlock(dk + i * T * hd, into + D, T, hd, 3 * D, false);
+      CopyBlock(dv + i * T * hd, into + 2 * D, T, hd, 3 * D, false);
+    }
   }
   return info.Env().Undefined();
 }

@@ -114,7 +114,7 @@ test('int32 tensors still work through the cpu fallback', { skip }, async () => 
 test('attentionHeads: per-head softmax(scale·q·kᵀ)·v, probabilities and head blocks against a loop; wrong sizes throw', { skip: nativeSkip }, async () => {
   const { nativeAddon } = await import('../../src/backend/native/register.js');
   const addon = nativeAddon()!;
-  const [B, T, H, hd, scale] = [2, 5, 3, 4, 0.7];
+  const [B, T, H, hd, scale] = [3, 5, 3, 4, 0.7]; // 9 heads: groups of 5 and 4 on 2 threads
   const D = H * hd;
   const qkv = Float32Array.from({ length: B * T * 3 * D }, (_, i) => Math.sin(i * 0.9));
   const out = new Float32Array(B * T * D), probs = new Float32Array(B * H * T * T), heads = new Float32Array(3 * B * T * D);
