@@ -5,6 +5,8 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { tf, type Tensor, type Variable } from './tf.js';
 import { nativeAddon } from './native/register.js';
+import { cacheable } from './native/buffer_pool.js';
+import { backendCopy } from './storage.js';
 
 export interface AdamWStepOptions {
   /** Multiplies every gradient first (e.g. the gradient-clipping factor); 1 by default. */
@@ -22,13 +24,17 @@ function check(params: Variable[], grads: Tensor[], m: Variable[], v: Variable[]
   });
 }
 
-/** The variable's own float32 buffer, copied first when it is shared (clones, views) so in-place writes stay private. */
+/**
+ * The variable's own float32 buffer, copied first when it is shared (clones, views) so in-place writes stay private.
+ * A pool buffer that never escaped counts as its own even when it is a view of a larger pooled buffer; the copy goes
+ * into such a buffer too (backendCopy), so that the matmul may keep cached forms of the parameter between updates.
+ */
 function ownBuffer(backend: MathBackendCPU, t: Variable): Float32Array | null {
   if (t.dtype !== 'float32') return null;
   const vals = backend.data.get(t.dataId).values;
-  const isOwn = vals instanceof Float32Array && vals.byteOffset === 0 && vals.byteLength === vals.buffer.byteLength;
-  if (isOwn && backend.refCount(t.dataId) === 1) return vals;
-  const copy = tf.tensor(Float32Array.from(t.dataSync() as Float32Array), t.shape, 'float32');
+  const whole = vals instanceof Float32Array && vals.byteOffset === 0 && vals.byteLength === vals.buffer.byteLength;
+  if (vals instanceof Float32Array && (whole || cacheable(vals)) && backend.refCount(t.dataId) === 1) return vals;
+  const copy = backendCopy(t);
   t.assign(copy);
   copy.dispose();
   return backend.data.get(t.dataId).values as Float32Array;

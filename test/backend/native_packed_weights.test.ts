@@ -90,7 +90,8 @@ test('packed weights are never stale: AdamW in place, buffer reuse, escape to us
 
   // Disposed: the entry goes, and the pool hands the same buffer out again for other weights.
   const address = values(p).buffer;
-  tf.dispose([p, mState, vState, g]);
+  tf.dispose([mState, vState, g]);
+  p.dispose(); // last: the pool hands out the most recently freed buffer of a size first
   assert.equal(addon.packCacheStats().entries, 0, 'disposing the weights released their entry');
   const wv2 = rand([N, K], 5), init2 = tf.tensor(wv2, [N, K]), w2 = backendCopy(init2);
   assert.equal(values(w2).buffer, address, 'test setup: the pool reused the buffer');
@@ -121,13 +122,26 @@ test('model parameters live in backend-owned buffers; stateDict and loadStateDic
   assert.ok(big.every((v) => cacheable(values(v))), 'stateDict copied without handing out the arrays');
   const [name, saved] = [...sd].find(([, t]) => t.data.length >= 4096)!;
   (saved.data as Float32Array).fill(1); // the state dict is a copy: the model must not change
-  assert.notEqual(model.parameters().get(name)!.dataSync()[0], 1);
+  assert.notEqual(hostCopy(model.parameters().get(name)!)[0], 1);
   const other = new VisionTransformer(namedConfig('vit_nano_p4_28'), { seed: 2 });
   other.loadStateDict(sd);
   const loaded = [...other.parameters().values()].filter((v) => v.size >= 4096);
   assert.ok(loaded.every((v) => cacheable(values(v))), 'loaded parameters are backend-owned');
-  assert.equal(other.parameters().get(name)!.dataSync()[0], 1);
   assert.deepEqual([...hostCopy(other.parameters().get(name)!)].slice(0, 3), [1, 1, 1]);
+  // AdamW updates them in place and keeps them backend-owned (views of larger pool buffers included); a parameter
+  // sharing its buffer with another tensor gets a backend-owned copy first.
+  const params = [...model.trainableParameters().values()].filter((v) => v.size >= 4096);
+  const before = params.map((v) => values(v));
+  const shared = tf.variable(params[0]!, true, 'shared_with_model');
+  const all = [...params, shared];
+  const zeros = () => all.map((v) => tf.variable(tf.zerosLike(v), false));
+  const [m, v] = [zeros(), zeros()], grads = all.map((p) => tf.onesLike(p));
+  adamwStep(all, grads, m, v, 1e-3, 0, 0.9, 0.999, 1e-8, 1);
+  params.slice(1).forEach((p, i) => assert.equal(values(p), before[i + 1], `parameter ${i + 1} updated in place`));
+  assert.ok(all.every((p) => cacheable(values(p))), 'still backend-owned after AdamW');
+  assert.notEqual(values(shared), values(params[0]!), 'the shared parameter got its own copy');
+  assert.equal(other.parameters().get(name)!.dataSync()[0], 1);
+  tf.dispose([...m, ...v, ...grads, shared]);
   model.dispose();
   other.dispose();
 });
