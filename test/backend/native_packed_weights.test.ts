@@ -39,7 +39,7 @@ async function reference(x: Float32Array, w: Float32Array): Promise<Float32Array
 test('backend-owned Linear weights are packed on their second use, with the unpacked values', { skip }, async () => {
   await tf.setBackend('native');
   const addon = loadAddon();
-  addon.setPackCacheMB(1024);
+  addon.setPackCacheMB(512);
   const xv = rand([M, K], 1), wv = rand([N, K], 2);
   const x = tf.tensor(xv, [M, K]), host = tf.tensor(wv, [N, K]), w = backendCopy(host);
   assert.ok(cacheable(values(w)) && !cacheable(values(host)), 'backendCopy owns its buffer, tf.tensor does not');
@@ -61,14 +61,14 @@ test('backend-owned Linear weights are packed on their second use, with the unpa
   linear(x, w).dispose();
   linear(x, w).dispose();
   assert.equal(addon.packCacheStats().entries, 0);
-  addon.setPackCacheMB(1024);
+  addon.setPackCacheMB(512);
   tf.dispose([x, host, w]);
 });
 
 test('packed weights are never stale: AdamW in place, buffer reuse, escape to user code', { skip }, async () => {
   await tf.setBackend('native');
   const addon = loadAddon();
-  addon.setPackCacheMB(1024);
+  addon.setPackCacheMB(512);
   const xv = rand([M, K], 3), wv = rand([N, K], 4);
   const x = tf.tensor(xv, [M, K]);
   const init = tf.tensor(wv, [N, K]), owned = backendCopy(init);
