@@ -1,12 +1,12 @@
-// Multi-head self-attention, one head at a time in cache: the forward pass and its gradient. Batched over all heads, the [B, H, T, T] scores
-// go through memory three times (written by q·kᵀ, read and written by softmax, read by probs·v: 30 MB a ViT-S/16
-// batch-8 layer), and the strided head operands send both products to oneDNN's slower gemm:jit kernel. Here each
-// thread takes whole groups of heads (as many as fit in L2 with their scores: 2 for ViT-S/16, 24 for the nano
-// model's 50 tokens, whose single heads are too small for a primitive call each): it copies their q, k, v into
-// contiguous blocks, multiplies with brgemm, applies the softmax to the scores while they are in L2, and writes the
-// heads' outputs into their columns of out. The float32
-// forward of the fused qkv attention (fused_kernels.ts); for training it also keeps the head blocks and the
-// probabilities, which the backward pass reads, head by head the same way (dP and dS stay in cache too).
+// Multi-head self-attention by groups of heads in cache: the forward pass and its gradient. Batched over all heads,
+// the [B, H, T, T] scores go through memory three times (written by q·kᵀ, read and written by softmax, read by
+// probs·v: 30 MB a ViT-S/16 batch-8 layer), and strided head operands send the products to oneDNN's slower gemm:jit
+// kernel. Here each thread takes whole groups of heads (as many as fit in L2 with their scores: 2 for ViT-S/16, 24
+// for the nano model's 50 tokens, whose single heads are too small for a primitive call each): it copies their q, k,
+// v into contiguous blocks, multiplies with brgemm, applies the softmax to the scores while they are in L2, and
+// writes the heads' outputs into their columns of out. This is the float32 forward of the fused qkv attention
+// (fused_kernels.ts); for training it also keeps the head blocks and the probabilities, which the backward pass
+// reads group by group the same way (dP and dS stay in cache too).
 #include <dnnl.hpp>
 #include <omp.h>
 #include <algorithm>
@@ -121,7 +121,7 @@ void CopyBlock(float* block, float* strided, int64_t T, int64_t hd, int64_t ld, 
   }
 }
 
-// c = a·b with one of the per-head primitives, on this thread's stream and scratchpad.
+// c = a·b with one of the head-group primitives, on this thread's stream and scratchpad.
 void Run(const dnnl::matmul& prim, const dnnl::memory::desc& scratchDesc, ThreadBuffers& tb, const dnnl::memory::desc& a,
          const float* aData, const dnnl::memory::desc& b, const float* bData, const dnnl::memory::desc& c, float* cData) {
   auto& eng = Engine();

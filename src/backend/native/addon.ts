@@ -29,7 +29,7 @@ export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, M: number, K: number,
     N: number, transA: boolean, transB: boolean, bias: Float32Array | null, act: number, alpha: number, cache?: number): void;
   /**
-   * Self-attention forward per head in cache: for q, k, v the [T, hd] blocks of qkv [B, T, 3, H, hd], writes
+   * Self-attention forward by groups of heads in cache: for q, k, v the [T, hd] blocks of qkv [B, T, 3, H, hd], writes
    * softmax(scale·q·kᵀ)·v into the head's columns of out [B, T, H·hd], and the probabilities into probs [B, H, T, T]
    * and the q, k, v blocks into heads [3, B, H, T, hd] when given. dims [B, T, H, hd]. Float32.
    */

@@ -153,8 +153,8 @@ function qkvDims(qkv: TensorInfo, heads: number) {
 
 /**
  * {qkv [B, T, 3D]}, {numHeads, scale, probsGrad} → [out [B, T, D], probs [B, H, T, T], heads [3, B, H, T, hd]].
- * qkv is split into contiguous q, k, v head blocks (saved as `heads` for the gradient): in float32 by the per-head
- * kernel, which computes each head in cache while it copies it (attentionHeads); in bf16 by one transpose, the
+ * qkv is split into contiguous q, k, v head blocks (saved as `heads` for the gradient): in float32 by the head-group
+ * kernel, which computes the heads in cache while it copies them (attentionHeads); in bf16 by one transpose, the
  * batched bf16 products and one more transpose back. The composite's reshape/transpose/unstack chain and its Pack
  * in the backward go.
  */
@@ -181,7 +181,7 @@ function qkvAttention(addon: NativeAddon): NativeKernel {
 
 /**
  * {qkv [B, T, 3D]}, {numHeads, scale, withProbs} → [out [B, T, D]] (and probs [B, H, T, T] when withProbs): the
- * forward pass alone, for when no gradient is recorded. In float32 one addon call runs each head in cache
+ * forward pass alone, for when no gradient is recorded. In float32 one addon call runs groups of heads in cache
  * (attentionHeads, native/src/attention.cc) instead of batched products over all heads with the scores in memory.
  */
 function qkvAttentionInference(addon: NativeAddon): NativeKernel {
@@ -221,7 +221,7 @@ function qkvAttentionGrad(addon: NativeAddon): NativeKernel {
     const dpv = dprobs ? mustF32(backend, dprobs, 'dprobs') : null;
     const dqkv = allocF32(3 * n), scale = attrs.scale as number;
     if (matmulPrecision() === 'f32') {
-      // Head by head in cache, dq, dk, dv written straight into their columns of dqkv [B, T, 3, H, hd].
+      // Groups of heads in cache, dq, dk, dv written straight into their columns of dqkv [B, T, 3, H, hd].
       addon.attentionHeadsGrad(hv, pv, dov, dqkv, [B, T, H, hd], scale, dpv);
     } else {
       const dO = allocF32(n), dh = allocF32(3 * n);
