@@ -9,11 +9,11 @@
 // operand), and for those these are the only writes: every kernel writes into an output it has just allocated. The
 // cache is bounded (DINOTS_BF16_CACHE_MB, default 512) and evicts the least recently used entries.
 #include <omp.h>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include "common.h"
+#include "operand_cache.h"
 
 namespace dinots {
 namespace {
@@ -53,15 +53,10 @@ std::map<const float*, Entry>& Entries() {
 int64_t g_bytes = 0, g_largest = 0;
 uint64_t g_tick = 0;
 
-int64_t MbToBytes(double mb) { return static_cast<int64_t>((mb > 0 ? mb : 0) * 1024 * 1024); }
-
 int64_t g_maxBytes = -1;  // -1: not read yet
 
 int64_t MaxBytes() {
-  if (g_maxBytes < 0) {
-    const char* env = std::getenv("DINOTS_BF16_CACHE_MB");
-    g_maxBytes = MbToBytes(env && *env ? std::atof(env) : 512.0);
-  }
+  if (g_maxBytes < 0) g_maxBytes = BudgetFromEnv("DINOTS_BF16_CACHE_MB", 512.0);
   return g_maxBytes;
 }
 
@@ -133,19 +128,7 @@ const uint16_t* Bf16Copy(const Napi::Value& owner, bool cacheable, const float* 
 }
 
 void ForgetBf16(const float* data, int64_t n) {
-  auto& entries = Entries();
-  if (entries.empty()) return;
-  // Entries overlapping [data, data + n): they start before data + n and end after data.
-  auto it = entries.lower_bound(data - g_largest);
-  while (it != entries.end() && it->first < data + n) {
-    if (it->first + it->second.size > data) {
-      auto next = std::next(it);
-      Drop(it);
-      it = next;
-    } else {
-      ++it;
-    }
-  }
+  if (!Entries().empty()) DropOverlapping(Entries(), data, n, g_largest, Drop);
 }
 
 void ClearBf16() {

@@ -12,9 +12,9 @@
 // not worth doubling the weights of a large model): once full, further weights run unpacked rather than evicting
 // others, so a model larger than the budget packs a stable part of itself instead of re-packing everything.
 #include <dnnl.hpp>
-#include <cstdlib>
 #include <map>
 #include "common.h"
+#include "operand_cache.h"
 
 namespace dinots {
 namespace {
@@ -36,15 +36,10 @@ std::map<const float*, Entry>& Entries() {
 }
 int64_t g_bytes = 0, g_largest = 0;
 
-int64_t MbToBytes(double mb) { return static_cast<int64_t>((mb > 0 ? mb : 0) * 1024 * 1024); }
-
 int64_t g_maxBytes = -1;  // -1: not read yet
 
 int64_t MaxBytes() {
-  if (g_maxBytes < 0) {
-    const char* env = std::getenv("DINOTS_PACK_CACHE_MB");
-    g_maxBytes = MbToBytes(env && *env ? std::atof(env) : 512.0);
-  }
+  if (g_maxBytes < 0) g_maxBytes = BudgetFromEnv("DINOTS_PACK_CACHE_MB", 512.0);
   return g_maxBytes;
 }
 
@@ -85,19 +80,7 @@ const dnnl::memory* PackedWeights(const Napi::Value& owner, const float* data, i
 }
 
 void ForgetPacked(const float* data, int64_t n) {
-  auto& entries = Entries();
-  if (entries.empty()) return;
-  // Entries overlapping [data, data + n): they start before data + n and end after data.
-  auto it = entries.lower_bound(data - g_largest);
-  while (it != entries.end() && it->first < data + n) {
-    if (it->first + it->second.size > data) {
-      auto next = std::next(it);
-      Drop(it);
-      it = next;
-    } else {
-      ++it;
-    }
-  }
+  if (!Entries().empty()) DropOverlapping(Entries(), data, n, g_largest, Drop);
 }
 
 void ClearPacked() {
