@@ -10,7 +10,6 @@
 #include <dnnl.hpp>
 #include <omp.h>
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -18,7 +17,7 @@
 #include <vector>
 #include "common.h"
 #include "signal_guard.h"
-#include "vmath.h"
+#include "softmax_rows.h"
 
 namespace dinots {
 namespace {
@@ -78,25 +77,6 @@ std::vector<ThreadBuffers>& Buffers(int threads, size_t scratch, size_t floats) 
   return all;
 }
 
-// Row-wise softmax of scale·x in place (the same arithmetic as the softmax kernel in nn_ops.cc).
-void SoftmaxRows(float* x, int64_t rows, int64_t cols, float scale) {
-  for (int64_t r = 0; r < rows; ++r, x += cols) {
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t c = 0; c < cols; ++c) mx = x[c] > mx ? x[c] : mx;
-    float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t c = 0; c < cols; ++c) {
-      const float e = std::exp((x[c] - mx) * scale);
-      x[c] = e;
-      sum += e;
-    }
-    const float inv = 1.f / sum;
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) x[c] *= inv;
-  }
-}
-
 // Heads per group: as many as fit in 1 MiB of L2 with their blocks and scores, and an equal number of groups for
 // every thread.
 int64_t GroupSize(int64_t heads, int64_t T, int64_t hd, int threads) {
@@ -104,6 +84,26 @@ int64_t GroupSize(int64_t heads, int64_t T, int64_t hd, int threads) {
   const int64_t perThread = (heads + threads - 1) / threads;
   const int64_t groupsPerThread = (perThread + fit - 1) / fit;
   return (perThread + groupsPerThread - 1) / groupsPerThread;
+}
+
+// How `heads` heads of (T, hd) split into groups, with the primitives for a full group and for the last one, and
+// every thread's working memory (room for four [G, T, hd] blocks and a group's scores).
+struct GroupPlan {
+  int64_t G, groups;
+  HeadPrims &full, &last;
+  std::vector<ThreadBuffers>& buffers;
+
+  // The primitives for a group of g heads.
+  HeadPrims& PrimsOf(int64_t g) const { return g == G ? full : last; }
+};
+
+GroupPlan PlanGroups(int64_t heads, int64_t T, int64_t hd) {
+  const int threads = omp_get_max_threads();
+  const int64_t G = GroupSize(heads, T, hd, threads), groups = (heads + G - 1) / G;
+  HeadPrims& full = Prims(G, T, hd);
+  HeadPrims& last = Prims(heads - (groups - 1) * G, T, hd);
+  auto& buffers = Buffers(threads, std::max(full.scratch, last.scratch) + 64, static_cast<size_t>(G * (4 * T * hd + T * T)));
+  return GroupPlan{G, groups, full, last, buffers};
 }
 
 // Copies between a contiguous [T, hd] block and the [T, hd] columns at `strided` (row stride ld), either way.
@@ -150,16 +150,13 @@ Napi::Value AttentionHeads(const Napi::CallbackInfo& info) {
                     (!withHeads || heads.size == 3 * B * T * D),
           "attentionHeads: buffer sizes do not match the dims");
   SignalGuard noSignals;
-  const int threads = omp_get_max_threads();
-  const int64_t BH = B * H, G = GroupSize(BH, T, hd, threads), groups = (BH + G - 1) / G;
-  HeadPrims& full = Prims(G, T, hd);
-  HeadPrims& last = Prims(BH - (groups - 1) * G, T, hd);
-  auto& buffers = Buffers(threads, std::max(full.scratch, last.scratch) + 64, static_cast<size_t>(G * (4 * T * hd + T * T)));
+  const int64_t BH = B * H;
+  const GroupPlan plan = PlanGroups(BH, T, hd);
 #pragma omp parallel for schedule(static)
-  for (int64_t group = 0; group < groups; ++group) {
-    ThreadBuffers& tb = buffers[omp_get_thread_num()];
-    const int64_t first = group * G, g = std::min(G, BH - first), gth = g * T * hd;
-    HeadPrims& p = g == G ? full : last;
+  for (int64_t group = 0; group < plan.groups; ++group) {
+    ThreadBuffers& tb = plan.buffers[omp_get_thread_num()];
+    const int64_t first = group * plan.G, g = std::min(plan.G, BH - first), gth = g * T * hd;
+    HeadPrims& p = plan.PrimsOf(g);
     float *q = tb.blocks.data(), *k = q + gth, *v = k + gth, *o = v + gth;
     if (withHeads) {  // the saved blocks [3, B, H, T, hd]: a group's heads are consecutive there
       q = heads.data + first * T * hd;
@@ -176,7 +173,7 @@ Napi::Value AttentionHeads(const Napi::CallbackInfo& info) {
     }
     // oneDNN runs single-threaded inside this parallel loop: each thread multiplies its own groups.
     Run(p.scoresPrim, p.scoresScratch, tb, p.q, q, p.kT, k, p.scores, s);
-    SoftmaxRows(s, g * T, T, scale);
+    for (int64_t r = 0; r < g * T; ++r) SoftmaxRow(s + r * T, s + r * T, T, scale);
     Run(p.outPrim, p.outScratch, tb, p.scores, s, p.v, v, p.out, o);
     for (int64_t i = 0; i < g; ++i) {
       const int64_t b = (first + i) / H, h = (first + i) % H;
@@ -203,16 +200,13 @@ Napi::Value AttentionHeadsGrad(const Napi::CallbackInfo& info) {
                     dqkv.size == 3 * B * T * D && (!withDprobs || dprobs.size == probs.size),
           "attentionHeadsGrad: buffer sizes do not match the dims");
   SignalGuard noSignals;
-  const int threads = omp_get_max_threads();
-  const int64_t BH = B * H, G = GroupSize(BH, T, hd, threads), groups = (BH + G - 1) / G;
-  HeadPrims& full = Prims(G, T, hd);
-  HeadPrims& last = Prims(BH - (groups - 1) * G, T, hd);
-  auto& buffers = Buffers(threads, std::max(full.scratch, last.scratch) + 64, static_cast<size_t>(G * (4 * T * hd + T * T)));
+  const int64_t BH = B * H;
+  const GroupPlan plan = PlanGroups(BH, T, hd);
 #pragma omp parallel for schedule(static)
-  for (int64_t group = 0; group < groups; ++group) {
-    ThreadBuffers& tb = buffers[omp_get_thread_num()];
-    const int64_t first = group * G, g = std::min(G, BH - first), gth = g * T * hd;
-    HeadPrims& p = g == G ? full : last;
+  for (int64_t group = 0; group < plan.groups; ++group) {
+    ThreadBuffers& tb = plan.buffers[omp_get_thread_num()];
+    const int64_t first = group * plan.G, g = std::min(plan.G, BH - first), gth = g * T * hd;
+    HeadPrims& p = plan.PrimsOf(g);
     const float *q = heads.data + first * T * hd, *k = q + B * T * D, *v = k + B * T * D, *P = probs.data + first * T * T;
     float *dO = tb.blocks.data(), *dq = dO + gth, *dk = dq + gth, *dv = dk + gth, *dS = dv + gth;
     for (int64_t i = 0; i < g; ++i) {
@@ -223,17 +217,12 @@ Napi::Value AttentionHeadsGrad(const Napi::CallbackInfo& info) {
     Run(p.scoresPrim, p.scoresScratch, tb, p.q, dO, p.kT, v, p.scores, dS);  // dP = dO·Vᵀ
     const float* extra = withDprobs ? dprobs.data + first * T * T : nullptr;
     for (int64_t r = 0; r < g * T; ++r) {  // dS = scale·P∘(dP − rowsum(dP∘P)), in place
-      const float* pr = P + r * T;
       float* d = dS + r * T;
       if (extra) {
 #pragma omp simd
         for (int64_t c = 0; c < T; ++c) d[c] += extra[r * T + c];
       }
-      float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t c = 0; c < T; ++c) dot += pr[c] * d[c];
-#pragma omp simd
-      for (int64_t c = 0; c < T; ++c) d[c] = scale * pr[c] * (d[c] - dot);
+      SoftmaxGradRow(P + r * T, d, d, T, scale);
     }
     Run(p.outPrim, p.outScratch, tb, p.scores, dS, p.v, k, p.out, dq);     // dQ = dS·K
     Run(p.outTPrim, p.outTScratch, tb, p.scoresT, dS, p.v, q, p.out, dk);  // dK = dSᵀ·Q

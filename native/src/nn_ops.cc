@@ -5,6 +5,7 @@
 #include "vmath.h"
 #include <vector>
 #include "common.h"
+#include "softmax_rows.h"
 
 namespace dinots {
 namespace {
@@ -16,23 +17,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   float scale = static_cast<float>(f64(info, 4));
   require(info, x.size == rows * cols && y.size == x.size, "softmax: buffer sizes do not match");
 #pragma omp parallel for schedule(static) if (x.size >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.data + r * cols;
-    float* yr = y.data + r * cols;
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t c = 0; c < cols; ++c) mx = xr[c] > mx ? xr[c] : mx;
-    float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t c = 0; c < cols; ++c) {
-      float e = std::exp((xr[c] - mx) * scale);
-      yr[c] = e;
-      sum += e;
-    }
-    const float inv = 1.f / sum;
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) yr[c] *= inv;
-  }
+  for (int64_t r = 0; r < rows; ++r) SoftmaxRow(x.data + r * cols, y.data + r * cols, cols, scale);
   return info.Env().Undefined();
 }
 
@@ -43,16 +28,7 @@ Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
   float scale = static_cast<float>(f64(info, 5));
   require(info, y.size == rows * cols && dy.size == y.size && dx.size == y.size, "softmaxGrad: buffer sizes do not match");
 #pragma omp parallel for schedule(static) if (y.size >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* yr = y.data + r * cols;
-    const float* gr = dy.data + r * cols;
-    float* out = dx.data + r * cols;
-    float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t c = 0; c < cols; ++c) dot += yr[c] * gr[c];
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) out[c] = scale * yr[c] * (gr[c] - dot);
-  }
+  for (int64_t r = 0; r < rows; ++r) SoftmaxGradRow(y.data + r * cols, dy.data + r * cols, dx.data + r * cols, cols, scale);
   return info.Env().Undefined();
 }
 
