@@ -152,62 +152,56 @@ function qkvDims(qkv: TensorInfo, heads: number) {
 }
 
 /**
+ * out [B, T, D] of the attention over qkv (probs and the q, k, v head blocks too, when given). In float32 the
+ * head-group kernel computes the heads in cache while it copies them (attentionHeads); in bf16 one transpose splits
+ * qkv into head blocks, the batched bf16 products run, and one more transpose puts the heads back side by side.
+ */
+function qkvForward(addon: NativeAddon, qkv: F32, { B, T, H, hd, n }: ReturnType<typeof qkvDims>, scale: number, out: F32,
+  probs: F32 | null, heads: F32 | null): void {
+  if (matmulPrecision() === 'f32') {
+    addon.attentionHeads(qkv, out, [B, T, H, hd], scale, probs, heads ?? undefined);
+    return;
+  }
+  const p = probs ?? allocF32(B * H * T * T), hb = heads ?? allocF32(3 * n), oh = allocF32(n);
+  addon.transpose(qkv, [B, T, 3, H, hd], [2, 0, 3, 1, 4], hb);
+  const shape = { B: B * H, T, S: T, d: hd, dv: hd };
+  attentionCore(addon, hb.subarray(0, n), hb.subarray(n, 2 * n), hb.subarray(2 * n), p, oh, shape, scale);
+  addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
+  recycle(oh);
+  if (!heads) recycle(hb);
+  if (!probs) recycle(p);
+}
+
+/**
  * {qkv [B, T, 3D]}, {numHeads, scale, probsGrad} → [out [B, T, D], probs [B, H, T, T], heads [3, B, H, T, hd]].
- * qkv is split into contiguous q, k, v head blocks (saved as `heads` for the gradient): in float32 by the head-group
- * kernel, which computes the heads in cache while it copies them (attentionHeads); in bf16 by one transpose, the
- * batched bf16 products and one more transpose back. The composite's reshape/transpose/unstack chain and its Pack
- * in the backward go.
+ * The heads are the contiguous q, k, v head blocks, saved for the gradient with the probabilities. The composite's
+ * reshape/transpose/unstack chain and its Pack in the backward go.
  */
 function qkvAttention(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const qkv = inputs.qkv!;
-    const { B, T, D, H, hd, n } = qkvDims(qkv, attrs.numHeads as number);
+    const dims = qkvDims(qkv, attrs.numHeads as number);
+    const { B, T, D, H, hd, n } = dims;
     const heads = allocF32(3 * n), probs = allocF32(B * H * T * T), out = allocF32(n);
-    const scale = attrs.scale as number;
-    if (matmulPrecision() === 'f32') {
-      addon.attentionHeads(mustF32(backend, qkv, 'qkv'), out, [B, T, H, hd], scale, probs, heads);
-    } else {
-      addon.transpose(mustF32(backend, qkv, 'qkv'), [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
-      const q = heads.subarray(0, n), k = heads.subarray(n, 2 * n), v = heads.subarray(2 * n);
-      const shape = { B: B * H, T, S: T, d: hd, dv: hd };
-      const oh = allocF32(n);
-      attentionCore(addon, q, k, v, probs, oh, shape, scale);
-      addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
-      recycle(oh);
-    }
+    qkvForward(addon, mustF32(backend, qkv, 'qkv'), dims, attrs.scale as number, out, probs, heads);
     return [output(backend, [B, T, D], out), output(backend, [B, H, T, T], probs), output(backend, [3, B, H, T, hd], heads)];
   };
 }
 
 /**
  * {qkv [B, T, 3D]}, {numHeads, scale, withProbs} → [out [B, T, D]] (and probs [B, H, T, T] when withProbs): the
- * forward pass alone, for when no gradient is recorded. In float32 one addon call runs groups of heads in cache
- * (attentionHeads, native/src/attention.cc) instead of batched products over all heads with the scores in memory.
+ * forward pass alone, for when no gradient is recorded: no head blocks are kept, and the probabilities only when
+ * asked for.
  */
 function qkvAttentionInference(addon: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const qkv = inputs.qkv!;
-    const { B, T, D, H, hd, n } = qkvDims(qkv, attrs.numHeads as number);
-    const scale = attrs.scale as number;
-    const src = mustF32(backend, qkv, 'qkv'), out = allocF32(n);
-    if (matmulPrecision() === 'f32') {
-      const probs = attrs.withProbs ? allocF32(B * H * T * T) : null;
-      addon.attentionHeads(src, out, [B, T, H, hd], scale, probs);
-      const result = output(backend, [B, T, D], out);
-      return probs ? [result, output(backend, [B, H, T, T], probs)] : [result];
-    }
-    // bf16: head blocks, the batched bf16 products, heads back side by side.
-    const probs = allocF32(B * H * T * T), heads = allocF32(3 * n), oh = allocF32(n);
-    addon.transpose(src, [B, T, 3, H, hd], [2, 0, 3, 1, 4], heads);
-    const shape = { B: B * H, T, S: T, d: hd, dv: hd };
-    attentionCore(addon, heads.subarray(0, n), heads.subarray(n, 2 * n), heads.subarray(2 * n), probs, oh, shape, scale);
-    addon.transpose(oh, [B, H, T, hd], [0, 2, 1, 3], out);
-    recycle(heads);
-    recycle(oh);
+    const dims = qkvDims(qkv, attrs.numHeads as number);
+    const { B, T, D, H } = dims;
+    const out = allocF32(dims.n), probs = attrs.withProbs ? allocF32(B * H * T * T) : null;
+    qkvForward(addon, mustF32(backend, qkv, 'qkv'), dims, attrs.scale as number, out, probs, null);
     const result = output(backend, [B, T, D], out);
-    if (attrs.withProbs) return [result, output(backend, [B, H, T, T], probs)];
-    recycle(probs);
-    return [result];
+    return probs ? [result, output(backend, [B, H, T, T], probs)] : [result];
   };
 }
 
