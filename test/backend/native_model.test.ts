@@ -21,7 +21,7 @@ test('ViT nano: loss and every parameter gradient match the cpu backend', { skip
   });
 });
 
-test('230 training steps keep numTensors and RSS flat', { skip }, async () => {
+test('430 training steps keep numTensors and RSS flat', { skip }, async () => {
   await tf.setBackend('native');
   const model = new VisionTransformer(namedConfig('vit_nano_p4_28'), { seed: 1 });
   model.train();
@@ -35,11 +35,14 @@ test('230 training steps keep numTensors and RSS flat', { skip }, async () => {
     adamwStep(params, params.map((p) => grads[p.name]! as Tensor), m, v, 1e-3, 0.04, 0.9, 0.999, 1e-8, t);
     tf.dispose([value, ...Object.values(grads)]);
   };
-  for (let t = 1; t <= 30; t++) step(t); // warm up: caches, JIT, allocator high-water mark
+  // Warm up: caches, JIT, allocator high-water mark. RSS still climbs about 20 MiB between steps 30 and 230 (V8's
+  // heap settling; up to 54 MiB), then stays flat over 1000 more steps: measured from step 30, the bound below
+  // failed now and then on code without a leak.
+  for (let t = 1; t <= 230; t++) step(t);
   global.gc?.();
   const tensors = tf.memory().numTensors;
   const rss = process.memoryUsage().rss;
-  for (let t = 31; t <= 230; t++) step(t);
+  for (let t = 231; t <= 430; t++) step(t);
   global.gc?.();
   assert.equal(tf.memory().numTensors, tensors, 'tensors leaked per step');
   const grownMiB = (process.memoryUsage().rss - rss) / 2 ** 20;
