@@ -25,8 +25,15 @@ export async function vitNanoLossAndGrads(backend: string): Promise<{ loss: numb
   return out;
 }
 
-/** null when the native backend is usable, else why the tests skip. */
-export const nativeSkip: string | false = registerNativeBackend() ?? false;
+/**
+ * false when the native backend is usable, else why the tests skip. In CI (CI=true) a missing backend is an error:
+ * the install line brings g++ and libdnnl-dev, so the addon must have been built.
+ */
+export const nativeSkip: string | false = (() => {
+  const why = registerNativeBackend() ?? false;
+  if (why && process.env.CI) throw new Error(`the native backend is not usable in CI: ${why} (npm ci builds it when g++ and libdnnl-dev are installed)`);
+  return why;
+})();
 
 /** Deterministic values in [lo, hi) from a small LCG (same inputs on both backends). */
 export function rand(shape: number[], seed: number, lo = -2, hi = 2): Float32Array {

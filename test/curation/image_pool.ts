@@ -10,8 +10,12 @@ import { Rng } from '../../src/util/rng.js';
 export const PHOTO_DIR = '/usr/lib/python3/dist-packages/skimage/data';
 const PHOTOS = ['astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png', 'hubble_deep_field.jpg', 'retina.jpg', 'ihc.png', 'brick.png', 'grass.png', 'gravel.png', 'color.png'];
 
-export function photosAvailable(): string[] {
-  return PHOTOS.map((p) => join(PHOTO_DIR, p)).filter((p) => existsSync(p));
+/** The photos, or an error naming the package: the README's install line brings python3-skimage, so a test that
+ * needs them fails (never skips) on a machine set up without it. */
+export function photos(): string[] {
+  const missing = PHOTOS.map((p) => join(PHOTO_DIR, p)).filter((p) => !existsSync(p));
+  if (missing.length) throw new Error(`${missing.length} test photos missing (${missing[0]}, ...): install Debian's python3-skimage, as the README's install line does`);
+  return PHOTOS.map((p) => join(PHOTO_DIR, p));
 }
 
 export type Augmentation = 'crop' | 'resize' | 'jpeg' | 'colour';
@@ -80,8 +84,8 @@ export async function buildPlantedPool(dir: string, opts: { digits: number; phot
   const mnist = new MnistDataset('test', { limit: 2000 });
   const originals: { file: string; bytes: Buffer }[] = [];
   for (let i = 0; i < opts.digits; i++) originals.push({ file: join(dir, `digit_${String(i).padStart(4, '0')}.png`), bytes: await mnistPng(mnist, i * 7, size) });
-  const photos = photosAvailable();
-  for (let i = 0; i < opts.photos; i++) originals.push({ file: join(dir, `photo_${String(i).padStart(4, '0')}.png`), bytes: await photoCrop(photos[i % photos.length]!, rng, size) });
+  const photoFiles = opts.photos > 0 ? photos() : [];
+  for (let i = 0; i < opts.photos; i++) originals.push({ file: join(dir, `photo_${String(i).padStart(4, '0')}.png`), bytes: await photoCrop(photoFiles[i % photoFiles.length]!, rng, size) });
   const pairs: [string, string][] = [];
   const files: string[] = [];
   for (const o of originals) {
@@ -110,8 +114,8 @@ export async function buildRetrievalPool(dir: string, opts: { inDist: number; ph
   mkdirSync(seed, { recursive: true });
   const mnist = new MnistDataset('test', { limit: 5000 });
   for (let i = 0; i < opts.inDist; i++) await sharp(await mnistPng(mnist, 1000 + i * 3, size)).toFile(join(pool, `digit_${i}.png`));
-  const photos = photosAvailable();
-  for (let i = 0; i < opts.photos; i++) await sharp(await photoCrop(photos[i % photos.length]!, rng, size)).toFile(join(pool, `photo_${i}.png`));
+  const photoFiles = opts.photos > 0 ? photos() : [];
+  for (let i = 0; i < opts.photos; i++) await sharp(await photoCrop(photoFiles[i % photoFiles.length]!, rng, size)).toFile(join(pool, `photo_${i}.png`));
   for (let i = 0; i < opts.noise; i++) await sharp(await noisePng(rng, size)).toFile(join(pool, `noise_${i}.png`));
   for (let i = 0; i < opts.seeds; i++) await sharp(await mnistPng(mnist, 4000 + i, size)).toFile(join(seed, `seed_${i}.png`));
   return { pool, seed, inDistribution: (p) => /digit_\d+\.png$/.test(p) };
