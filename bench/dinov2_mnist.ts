@@ -14,12 +14,10 @@
 // Archs: the v2 presets' names (vit_mini_p4_28 64-d depth 3, vit_nano_p4_28 96-d depth 4, vit_micro_p4_28 192-d depth 6).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { trainDinov2Run, disposeRunNetworks, type V2RunResult } from '../src/train/dinov2_run.js';
-import { distillRun } from '../src/train/distill.js';
-import { trainRun, disposeNetworks } from '../src/train/run.js';
-import { DEFAULT_CONFIG } from '../src/train/config.js';
-import { EXTRA_ARCHS } from '../src/train/dinov2_config.js';
-import { dottedOverrides } from '../src/train/yaml_config.js';
+import { archSizes } from '../src/models/config.js';
+import { dottedOverrides, type ConfigLayer } from '../src/train/config_layers.js';
+import { DISTILL_DEFAULTS } from '../src/train/presets.js';
+import { trainRun, disposeRunNetworks, type RunResult } from '../src/train/run.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,18 +40,19 @@ const v2Extra = v2Set ? [dottedOverrides(v2Set.split(','))] : [];
 // Extra config for the distilled run only (after --v2-set).
 const distillSet = arg('distill-set', '');
 const distillExtra = distillSet ? [dottedOverrides(distillSet.split(','))] : [];
-for (const a of [studentArch, teacherArch]) if (!EXTRA_ARCHS[a]) throw new Error(`unknown arch ${a}: use ${Object.keys(EXTRA_ARCHS).join(', ')}`);
+for (const a of [studentArch, teacherArch]) archSizes(a, 'arch');
 if (teacherRecipe !== 'dinov2' && teacherRecipe !== 'dino') throw new Error('--teacher-recipe: dinov2 or dino');
 mkdirSync(root, { recursive: true });
 const batch = Number(arg('batch', '32'));
 const knn = { knn_train: 'mnist:train', knn_test: 'mnist:test', knn_train_size: 5000, knn_test_size: 1000, knn_evals: 1 };
 // The same batch for every run (the presets use 64); small batches give more steps in a short budget on 2 cores.
-const v2 = (minutes: number, arch: string) => [{ student: { arch }, train: { batch_size_per_gpu: batch }, run: { minutes, ...knn } }];
-/** The v1 recipe of `dinots train` (DEFAULT_CONFIG) with an arch's sizes. */
+const v2 = (minutes: number, arch: string): ConfigLayer[] => [{ student: { arch }, train: { batch_size_per_gpu: batch }, run: { minutes, ...knn } }];
+/** The dino recipe of `dinots train` with an arch's sizes. */
 const v1 = (minutes: number, arch: string) => {
-  const a = EXTRA_ARCHS[arch]!;
-  return { ...DEFAULT_CONFIG, arch: 'vit_nano_p4_28', embed_dim: a.embedDim, depth: a.depth, num_heads: a.numHeads, batch_size_per_gpu: batch, minutes, ...knn };
+  const a = archSizes(arch, 'arch');
+  return { recipe: 'dino' as const, layers: [{ arch: 'vit_nano_p4_28', embed_dim: a.embedDim, depth: a.depth, num_heads: a.numHeads, batch_size_per_gpu: batch, minutes, ...knn }] };
 };
+const dinov2 = (layers: ConfigLayer[]) => ({ preset: 'mnist-tiny', layers });
 // Earlier entries of the same tag are kept (runs can be redone one at a time with --only).
 const summaryPath = join(root, 'summary.json');
 const summary: Record<string, unknown> = {
@@ -61,7 +60,7 @@ const summary: Record<string, unknown> = {
   minutes, teacherMinutes, batch, student: studentArch,
 };
 
-function v2Summary(r: V2RunResult) {
+function v2Summary(r: RunResult) {
   return {
     status: r.status, iterations: r.iteration, knn: r.knn, teacher_knn: r.teacherKnn, raw_pixels: r.knnRawPixels,
     images_per_s: +r.imagesPerSecond.toFixed(1), train_s: +r.trainSeconds.toFixed(0), backend: r.backend,
@@ -72,7 +71,7 @@ const save = () => writeFileSync(summaryPath, `${JSON.stringify(summary, null, 1
 for (const [k, dir] of [['dinov2', 'v2_student'], ['dino', 'v1_student'], ['teacher', 'teacher'], ['distill', 'distill_student']]) if (only.has(k!)) rmSync(join(root, dir!), { recursive: true, force: true });
 
 if (only.has('dinov2')) {
-  const r = await trainDinov2Run('mnist-tiny', [...v2(minutes, studentArch), ...v2Extra], { out: join(root, 'v2_student'), progress: false });
+  const r = await trainRun(dinov2([...v2(minutes, studentArch), ...v2Extra]), { out: join(root, 'v2_student'), progress: false });
   summary.dinov2_student = { set: v2Set || null, ...v2Summary(r) };
   disposeRunNetworks(r.nets);
   save();
@@ -80,26 +79,27 @@ if (only.has('dinov2')) {
 if (only.has('dino')) {
   const r = await trainRun(v1(minutes, studentArch), { out: join(root, 'v1_student'), progress: false });
   summary.dino_student = { status: r.status, iterations: r.iteration, knn: r.knn, raw_pixels: r.knnRawPixels, images_per_s: +r.imagesPerSecond.toFixed(1) };
-  disposeNetworks(r.networks);
+  disposeRunNetworks(r.nets);
   save();
 }
 if (only.has('teacher')) {
   const out = join(root, 'teacher');
   if (teacherRecipe === 'dinov2') {
-    const r = await trainDinov2Run('mnist-tiny', v2(teacherMinutes, teacherArch), { out, progress: false });
+    const r = await trainRun(dinov2(v2(teacherMinutes, teacherArch)), { out, progress: false });
     summary.teacher = { arch: teacherArch, recipe: teacherRecipe, ...v2Summary(r) };
     disposeRunNetworks(r.nets);
   } else {
     const r = await trainRun(v1(teacherMinutes, teacherArch), { out, progress: false });
     summary.teacher = { arch: teacherArch, recipe: teacherRecipe, status: r.status, iterations: r.iteration, knn: r.knn, images_per_s: +r.imagesPerSecond.toFixed(1) };
-    disposeNetworks(r.networks);
+    disposeRunNetworks(r.nets);
   }
   save();
 }
 if (only.has('distill')) {
   const teacher = join(root, 'teacher');
   if (!existsSync(join(teacher, 'checkpoint.safetensors'))) throw new Error(`distill needs the teacher run ${teacher} (run with --only teacher first)`);
-  const r = await distillRun('mnist-tiny', [...v2(minutes, studentArch), ...v2Extra, ...distillExtra], { teacher, masking: distillMasking }, { out: join(root, 'distill_student'), progress: false });
+  const distill = { distill: { teacher, masking: distillMasking } };
+  const r = await trainRun(dinov2([DISTILL_DEFAULTS, ...v2(minutes, studentArch), ...v2Extra, ...distillExtra, distill]), { out: join(root, 'distill_student'), progress: false });
   summary.distill_student = { masking: distillMasking, set: [v2Set, distillSet].filter(Boolean).join(',') || null, ...v2Summary(r) };
   disposeRunNetworks(r.nets);
   save();

@@ -28,10 +28,10 @@ import { IBOTPatchLoss } from '../src/ssl/ibot_patch_loss.js';
 import { collateMasks, type CollatedMasks } from '../src/ssl/collate.js';
 import { MaskingGenerator } from '../src/ssl/masking.js';
 import { Rng } from '../src/util/rng.js';
-import { resolveV2Config, type Dinov2Config } from '../src/train/dinov2_config.js';
-import { buildV2Networks, disposeV2Network, loadV2State, type V2Network } from '../src/train/dinov2_networks.js';
+import type { SSLConfig } from '../src/train/config.js';
+import { resolveConfig, type ConfigLayer } from '../src/train/config_layers.js';
+import { buildNetworks, disposeNetwork, loadNetworkState, type SSLNetwork } from '../src/train/networks.js';
 import { loadTrainCheckpoint } from '../src/train/run_checkpoint.js';
-import type { YamlMap } from '../src/train/yaml_config.js';
 
 const flags = new Set(['--bank', '--queries']);
 const runs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !flags.has(all[i - 1] ?? ''));
@@ -55,9 +55,9 @@ function knnPredict(bank: Matrix, bankY: Int32Array, query: Matrix, queryY: Int3
 }
 
 async function measure(run: string) {
-  const { recipe, ...saved } = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as Record<string, unknown>;
-  if (recipe !== 'dinov2') throw new Error(`${run} is not a dinov2 run (recipe ${String(recipe)})`);
-  const cfg: Dinov2Config = resolveV2Config(null, [saved as YamlMap]);
+  const saved = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as ConfigLayer;
+  if (saved.recipe !== 'dinov2') throw new Error(`${run} is not a dinov2 run (recipe ${String(saved.recipe)})`);
+  const cfg: SSLConfig = resolveConfig({ layers: [saved] });
   const G = cfg.crops.global_crops_size;
   const p = cfg.student.patch_size;
   const grid = G / p;
@@ -74,11 +74,11 @@ async function measure(run: string) {
   };
 
   // ---- networks: init (rebuilt from the run's seed) and trained (checkpoint) ----
-  const init = buildV2Networks(cfg);
-  const trained = buildV2Networks(cfg);
+  const init = buildNetworks(cfg);
+  const trained = buildNetworks(cfg);
   const ck = loadTrainCheckpoint(join(run, 'checkpoint.safetensors'));
-  loadV2State(trained.student, ck.student, 'student');
-  loadV2State(trained.teacher, ck.teacher, 'teacher');
+  loadNetworkState(trained.student, ck.student, 'student');
+  loadNetworkState(trained.teacher, ck.teacher, 'teacher');
   // Backbones without drop path; BatchNorm heads with batch statistics, as during training.
   for (const n of [init, trained]) for (const net of [n.student, n.teacher]) {
     net.backbone.eval();
@@ -124,7 +124,7 @@ async function measure(run: string) {
   const queryMasks = probeMasks(nQuery, 12);
 
   /** Patch tokens [n·N, D] of a backbone, optionally with masks. */
-  function patchTokens(net: V2Network, crops: Float32Array, n: number, masks?: CollatedMasks): Float32Array {
+  function patchTokens(net: SSLNetwork, crops: Float32Array, n: number, masks?: CollatedMasks): Float32Array {
     return tf.tidy(() => {
       const x = tf.tensor(crops.subarray(0, n * 3 * G * G), [n, 3, G, G]);
       const m = masks ? tf.tensor2d(Float32Array.from(masks.data), masks.shape) : null;
@@ -146,7 +146,7 @@ async function measure(run: string) {
   }
 
   // ---- 2. held-out iBOT loss under fixed conditions ----
-  function heldOutIbot(n: { student: V2Network; teacher: V2Network }): number {
+  function heldOutIbot(n: { student: SSLNetwork; teacher: SSLNetwork }): number {
     const B = 64;
     const masks = collateMasks(B, N, gen, new Rng([1234]), { maskRatioMinMax: cfg.ibot.mask_ratio_min_max, maskProbability: 1 });
     const loss = new IBOTPatchLoss((n.student.ibot_head ?? n.student.dino_head).lastLayer.weightV.shape[0]!);
@@ -165,7 +165,7 @@ async function measure(run: string) {
   }
 
   const D = init.teacher.backbone.config.embedDim;
-  const stage = (n: { teacher: V2Network }) => {
+  const stage = (n: { teacher: SSLNetwork }) => {
     const bankVisible = patchTokens(n.teacher, bank.crops[0]!, nBank);
     const queryMasked = patchTokens(n.teacher, query.crops[0]!, nQuery, queryMasks);
     return {
@@ -187,7 +187,7 @@ async function measure(run: string) {
     init: stage(init),
     trained: stage(trained),
   };
-  for (const n of [init, trained]) for (const net of [n.student, n.teacher]) disposeV2Network(net);
+  for (const n of [init, trained]) for (const net of [n.student, n.teacher]) disposeNetwork(net);
   return result;
 }
 

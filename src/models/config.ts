@@ -103,11 +103,28 @@ export const NAMED_CONFIGS: Record<string, ViTConfig> = {
   dinov2_vitb14_reg4: dinov2Config('base', 4),
   dinov2_vitl14_reg4: dinov2Config('large', 4),
   dinov2_vitg14_reg4: dinov2Config('giant2', 4),
-  // Small configs for CPU training on 28-96 px images.
+  // Small configs for CPU training on 28-96 px images (`dinots train` takes their sizes for either family).
+  /** Test-sized. */
+  vit_pico: dinoConfig('tiny', 4, { imgSize: 16, embedDim: 32, depth: 2, numHeads: 2 }),
+  /** The width / depth / heads of the `dinots train` default model (vit_nano_p4_28 narrowed). */
+  vit_mini_p4_28: dinoConfig('tiny', 4, { imgSize: 28, embedDim: 64, depth: 3, numHeads: 2 }),
   vit_nano_p4_28: dinoConfig('tiny', 4, { imgSize: 28, embedDim: 96, depth: 4, numHeads: 3 }),
+  vit_micro_p4_28: dinoConfig('tiny', 4, { imgSize: 28, embedDim: 192, depth: 6, numHeads: 3 }),
   vit_micro_p8_64: dinoConfig('tiny', 8, { imgSize: 64, embedDim: 128, depth: 6, numHeads: 4 }),
   vit_tiny_p16_96: dinoConfig('tiny', 16, { imgSize: 96 }),
 };
+
+/** The official training arch names (main_dino.py, dinov2 vision_transformer.py): a size; the patch comes apart. */
+export const OFFICIAL_ARCHS: Record<string, keyof typeof SIZES> = { vit_tiny: 'tiny', vit_small: 'small', vit_base: 'base', vit_large: 'large', vit_giant2: 'giant2' };
+
+/** Width, depth and heads of a training arch: an official name or a named config; throws naming `what` otherwise. */
+export function archSizes(arch: string, what: string): { embedDim: number; depth: number; numHeads: number } {
+  const official = OFFICIAL_ARCHS[arch];
+  if (official) return SIZES[official];
+  const named = NAMED_CONFIGS[arch];
+  if (named) return { embedDim: named.embedDim, depth: named.depth, numHeads: named.numHeads };
+  throw new Error(`${what} '${arch}' is unknown: use ${[...Object.keys(OFFICIAL_ARCHS), ...Object.keys(NAMED_CONFIGS)].join(', ')}`);
+}
 
 export function namedConfig(name: string): ViTConfig {
   const c = NAMED_CONFIGS[name];

@@ -29,6 +29,12 @@ export class TeacherCenter {
     return this.pending !== null;
   }
 
+  /** Forgets a pending batch mean (a step that is thrown away, e.g. with a non-finite loss). */
+  dropPending(): void {
+    this.pending?.dispose();
+    this.pending = null;
+  }
+
   /** Folds a pending batch mean into the center (no-op when there is none). */
   apply(): void {
     if (!this.pending) return;

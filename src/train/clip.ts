@@ -34,7 +34,8 @@ export function clipGlobalNorm(grads: Map<string, Tensor>, maxNorm: number): { g
 
 /**
  * DINO v1 `utils.cancel_gradients_last_layer`: while epoch < freezeLastLayer the head's last layer gets no gradient
- * (so AdamW skips it: no update, no weight decay). Disposes and removes those entries in place.
+ * (so AdamW skips it: no update, no weight decay). Disposes and removes those entries in place. The trainer counts both
+ * in iterations (epoch < F ⟺ iteration < F · epoch length).
  */
 export function cancelLastLayerGradients(grads: Map<string, Tensor>, epoch: number, freezeLastLayer: number): void {
   if (epoch >= freezeLastLayer) return;

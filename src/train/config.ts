@@ -1,151 +1,232 @@
-// The resolved settings of a DINO (v1) training run. Field names are the official main_dino.py argument names
-// (snake_case) so `config.json` reads like the official `args`; the dinots additions (data specs, time budget, crop
-// sizes, head sizes, k-NN evaluation) follow the same style.
-import { NAMED_CONFIGS, SIZES, dinoConfig, namedConfig, type ViTConfig } from '../models/config.js';
-import type { RunSettings } from './run_settings.js';
+// The settings of a training run, for every recipe: one nested schema in the layout and with the key names of the
+// official DINOv2 ssl_default_config.yaml (sections dino / ibot / train / student / teacher / optim / crops), plus
+//   recipe      the model family and augmentation pipeline: 'dino' (v1 ViT, main_dino.py crops) or 'dinov2'
+//   the policy keys where the official recipes differ (train.schedule_epoch, teacher.temp_schedule_by,
+//               optim.clip_grad_by, optim.freeze_last_layer_by, optim.scaling_rule, optim.param_groups)
+//   run         the dinots additions (data spec, time budget, k-NN monitor, checkpoint period, backend)
+//   distill     a frozen teacher to distill from (null: self-distillation with an EMA teacher)
+// The values live in presets.ts; layers (YAML files, CLI flags, --set) merge over them in config_layers.ts, where
+// main_dino.py's flat argument names are aliases of these keys. validateConfig checks the result once.
+import { archSizes, dinoConfig, dinov2Config, namedConfig, OFFICIAL_ARCHS, type ViTConfig } from '../models/config.js';
+import { posEmbedInterpolationOf } from '../models/official_config.js';
 
-/** The dinots run settings (data, time budget, k-NN, checkpoints, workers, backend) come from RunSettings. */
-export interface TrainConfig extends RunSettings {
-  // Model (official names)
-  arch: string;
-  patch_size: number;
-  /** Overrides of the arch's width / depth / heads (null = the arch's own). */
-  embed_dim: number | null;
-  depth: number | null;
-  num_heads: number | null;
-  out_dim: number;
-  norm_last_layer: boolean;
-  use_bn_in_head: boolean;
-  /** DINOHead sizes (official: 2048 / 256, fixed in the code). */
-  head_hidden_dim: number;
+export type RecipeName = 'dino' | 'dinov2';
+
+export interface HeadSection {
+  head_n_prototypes: number;
   head_bottleneck_dim: number;
-  drop_path_rate: number;
-  // Teacher and loss
-  momentum_teacher: number;
-  warmup_teacher_temp: number;
-  teacher_temp: number;
-  warmup_teacher_temp_epochs: number;
-  // Optimisation
-  lr: number;
-  min_lr: number;
-  warmup_epochs: number;
-  weight_decay: number;
-  weight_decay_end: number;
-  clip_grad: number;
-  freeze_last_layer: number;
-  batch_size_per_gpu: number;
-  /** Number of epochs (passes over the data). With `minutes` set, the planner replaces it by a planned step count. */
-  epochs: number;
-  // Multi-crop
-  global_crops_scale: [number, number];
-  local_crops_number: number;
-  local_crops_scale: [number, number];
-  global_crop_size: number;
-  local_crop_size: number;
-  /** Colour jitter / grayscale / blur / solarize of the official pipeline (off for grayscale digits). */
+  head_nlayers: number;
+  head_hidden_dim: number;
+  /**
+   * BatchNorm after each hidden Linear (DINO v1's use_bn_in_head; the official DINOv2 head has none). Small models on
+   * small images need it: their CLS tokens start nearly equal and the centred teacher is uniform within a few dozen steps.
+   */
+  head_use_bn: boolean;
+  /** DINO v1's norm_last_layer: weight_g of the last layer fixed at 1 (DINOv2 trains it: false). */
+  head_norm_last_layer: boolean;
+}
+
+export interface RunSettings {
+  /** Training images (a dataset spec, see data/datasets.ts). */
+  data: string;
+  /** Wall-clock budget in minutes for the training steps; null = train the configured epochs. */
+  minutes: number | null;
+  /** Colour jitter / grayscale / blur / solarize of the official pipeline, and flips (off for grayscale digits). */
   color_augment: boolean;
-  seed: number;
-  // dinots run settings besides RunSettings
-  /** When planning by time: fraction of the planned steps used for the linear lr warm-up. */
-  warmup_fraction: number;
+  /** Reproduce the official DINOv2 inverted blur probabilities (reference §2.12). */
+  blur_bug_compat: boolean;
+  knn_train: string | null;
+  knn_test: string | null;
+  knn_train_size: number;
+  knn_test_size: number;
+  knn_k: number;
+  knn_temperature: number;
+  /** k-NN evaluations during training (besides before and after); 0 = none. */
+  knn_evals: number;
+  checkpoint_minutes: number;
+  /** Loader worker threads (0 = build batches in the training thread). */
+  num_workers: number;
+  backend: string;
 }
 
-/**
- * The default recipe, tuned for `dinots train` on MNIST in ~10 minutes on 2 busy cores (a few hundred steps):
- * vit_nano_p4_28 (96-d, depth 4, 49 patches), a small head (K=1024, 256 hidden, 64 bottleneck) with BatchNorm
- * (without it these short runs collapsed to a uniform teacher), batch 32, 2x28 + 4x12 crops with larger scales than
- * ImageNet's (a digit's stroke fragments say little), lr 0.008 (peak 1e-3), teacher momentum 0.99 (cosine to 1), no
- * drop path, no colour/blur/flip augmentation for grayscale digits. Official values elsewhere.
- * The nano backbone is narrowed to 64-d, depth 3, 2 heads: in a fixed time budget it runs ~2x the steps, and in
- * paired 6-minute runs it reached a higher k-NN (36% at 750 steps vs 33% at ~250-300 for the 96-d depth-4 model);
- * a 2x higher lr, teacher momentum 0.96 or 0.996 and K=256 were no better (momentum 0.96 and 2x lr were worse).
- */
-export const DEFAULT_CONFIG: TrainConfig = {
-  arch: 'vit_nano_p4_28',
-  patch_size: 4,
-  embed_dim: 64,
-  depth: 3,
-  num_heads: 2,
-  out_dim: 1024,
-  norm_last_layer: true,
-  use_bn_in_head: true,
-  head_hidden_dim: 256,
-  head_bottleneck_dim: 64,
-  drop_path_rate: 0,
-  momentum_teacher: 0.99,
-  warmup_teacher_temp: 0.04,
-  teacher_temp: 0.04,
-  warmup_teacher_temp_epochs: 0,
-  lr: 0.008,
-  min_lr: 1e-6,
-  warmup_epochs: 10,
-  weight_decay: 0.04,
-  weight_decay_end: 0.4,
-  clip_grad: 3.0,
-  freeze_last_layer: 0,
-  batch_size_per_gpu: 32,
-  epochs: 100,
-  global_crops_scale: [0.5, 1],
-  local_crops_number: 4,
-  local_crops_scale: [0.2, 0.5],
-  global_crop_size: 28,
-  local_crop_size: 12,
-  color_augment: false,
-  seed: 0,
-  data: 'mnist:train',
-  minutes: 10,
-  warmup_fraction: 0.1,
-  knn_train: 'mnist:train',
-  knn_test: 'mnist:test',
-  knn_train_size: 5000,
-  knn_test_size: 1000,
-  knn_k: 20,
-  knn_temperature: 0.07,
-  knn_evals: 2,
-  checkpoint_minutes: 5,
-  num_workers: 1,
-  backend: 'auto',
-};
+export interface SSLConfig {
+  recipe: RecipeName;
+  /** Loss weights are the list of loss terms: a weight of 0 leaves a term out. */
+  dino: HeadSection & { loss_weight: number; koleo_loss_weight: number };
+  ibot: HeadSection & { loss_weight: number; mask_sample_probability: number; mask_ratio_min_max: [number, number]; separate_head: boolean };
+  train: {
+    batch_size_per_gpu: number;
+    seed: number;
+    OFFICIAL_EPOCH_LENGTH: number;
+    centering: 'centering' | 'sinkhorn_knopp';
+    /** What an epoch of the schedules is: a pass over the data (v1) or OFFICIAL_EPOCH_LENGTH iterations (v2). */
+    schedule_epoch: 'data' | 'official';
+  };
+  student: {
+    arch: string;
+    patch_size: number;
+    /** Overrides of the arch's width / depth / heads (null = the arch's own). */
+    embed_dim: number | null;
+    depth: number | null;
+    num_heads: number | null;
+    drop_path_rate: number;
+    layerscale: number;
+    drop_path_uniform: boolean;
+    ffn_layer: string;
+    qkv_bias: boolean;
+    proj_bias: boolean;
+    ffn_bias: boolean;
+    num_register_tokens: number;
+    interpolate_antialias: boolean;
+    interpolate_offset: number;
+  };
+  teacher: {
+    momentum_teacher: number;
+    final_momentum_teacher: number;
+    warmup_teacher_temp: number;
+    teacher_temp: number;
+    warmup_teacher_temp_epochs: number;
+    /** Time-planned runs: the warm-up as a fraction of the planned steps (null = warmup_teacher_temp_epochs). */
+    warmup_teacher_temp_fraction: number | null;
+    /** Temperature steps once per epoch (v1's DINOLoss) or moves every iteration (v2). */
+    temp_schedule_by: 'epoch' | 'iteration';
+  };
+  optim: {
+    epochs: number;
+    weight_decay: number;
+    weight_decay_end: number;
+    base_lr: number;
+    /** Set from base_lr by the scaling rule (resolveConfig). */
+    lr: number;
+    warmup_epochs: number;
+    /** Time-planned runs: the lr warm-up as a fraction of the planned steps (null = warmup_epochs). */
+    warmup_fraction: number | null;
+    min_lr: number;
+    /** 0 = no clipping. */
+    clip_grad: number;
+    /** v1 clips each parameter's gradient, v2 the global norm of each module (backbone, heads). */
+    clip_grad_by: 'parameter' | 'module';
+    freeze_last_layer_epochs: number;
+    /** Time-planned runs: the last-layer freeze as a fraction of the planned steps (null = freeze_last_layer_epochs). */
+    freeze_last_layer_fraction: number | null;
+    /** v1 drops the last layer's gradients (AdamW skips it), v2 gives it an lr of 0 (its moments still move). */
+    freeze_last_layer_by: 'gradients' | 'lr_schedule';
+    /** lr = base_lr · batch / 256 (v1) or base_lr · sqrt(batch / 1024) (v2). */
+    scaling_rule: 'linear_wrt_256' | 'sqrt_wrt_1024';
+    /** v1 get_params_groups (no decay on 1-D parameters) or v2 layer-wise decay groups. */
+    param_groups: 'dino' | 'dinov2';
+    patch_embed_lr_mult: number;
+    layerwise_decay: number;
+    adamw_beta1: number;
+    adamw_beta2: number;
+  };
+  crops: { global_crops_scale: [number, number]; local_crops_number: number; local_crops_scale: [number, number]; global_crops_size: number; local_crops_size: number };
+  run: RunSettings;
+  distill: {
+    /** A run folder or checkpoint to distill from (frozen); null for plain training. */
+    teacher: string | null;
+    /** Mask the student's global crops as in pretraining (default off, as the paper's distillation). */
+    masking: boolean;
+  };
+}
 
-/** The backbone config of `arch`: an official name (vit_tiny / vit_small / vit_base + patch_size) or a dinots named config. */
-export function backboneConfig(cfg: TrainConfig): ViTConfig {
-  const official: Record<string, keyof typeof SIZES> = { vit_tiny: 'tiny', vit_small: 'small', vit_base: 'base' };
-  let vit: ViTConfig;
-  if (official[cfg.arch]) vit = dinoConfig(official[cfg.arch]!, cfg.patch_size, { imgSize: cfg.global_crop_size });
-  else if (NAMED_CONFIGS[cfg.arch]) vit = { ...namedConfig(cfg.arch), patchSize: cfg.patch_size };
-  else {
-    throw new Error(`--arch '${cfg.arch}' is unknown: use vit_tiny, vit_small, vit_base or one of ${Object.keys(NAMED_CONFIGS).join(', ')}`);
+/** The student backbone config (`dropPath` false: the teacher's, the same without drop path). */
+export function backboneConfig(cfg: SSLConfig, dropPath = true): ViTConfig {
+  const s = cfg.student;
+  const sizes = archSizes(s.arch, 'student.arch (--arch)');
+  const own = { embedDim: s.embed_dim ?? sizes.embedDim, depth: s.depth ?? sizes.depth, numHeads: s.num_heads ?? sizes.numHeads };
+  const dropPathRate = dropPath ? s.drop_path_rate : 0;
+  if (cfg.recipe === 'dino') {
+    // main_dino.py's archs at the global crop size; a named config keeps its own image size (pos-embed grid).
+    const official = OFFICIAL_ARCHS[s.arch];
+    const vit = official ? dinoConfig(official, s.patch_size, { imgSize: cfg.crops.global_crops_size }) : { ...namedConfig(s.arch), patchSize: s.patch_size };
+    return { ...vit, ...own, dropPathRate };
   }
-  return {
-    ...vit,
-    embedDim: cfg.embed_dim ?? vit.embedDim,
-    depth: cfg.depth ?? vit.depth,
-    numHeads: cfg.num_heads ?? vit.numHeads,
-    dropPathRate: cfg.drop_path_rate,
-  };
+  if (s.ffn_layer !== 'mlp' && s.ffn_layer !== 'swiglufused' && s.ffn_layer !== 'swiglu') {
+    throw new Error(`student.ffn_layer '${s.ffn_layer}' is not supported (mlp, swiglu or swiglufused)`);
+  }
+  return dinov2Config('small', s.num_register_tokens, {
+    ...own,
+    imgSize: cfg.crops.global_crops_size,
+    patchSize: s.patch_size,
+    initValues: s.layerscale || null,
+    ffnLayer: s.ffn_layer === 'mlp' ? 'mlp' : 'swiglufused',
+    qkvBias: s.qkv_bias,
+    projBias: s.proj_bias,
+    ffnBias: s.ffn_bias,
+    posEmbedInterpolation: posEmbedInterpolationOf(s.interpolate_antialias, s.interpolate_offset),
+    interpolateOffset: s.interpolate_offset,
+    dropPathRate,
+    dropPathUniform: s.drop_path_uniform,
+  });
 }
 
-/** Checks ranges and combinations; throws an error naming the argument. */
-export function validateConfig(cfg: TrainConfig): void {
-  const pos = (k: keyof TrainConfig) => {
-    const v = cfg[k] as number;
-    if (!(Number.isFinite(v) && v > 0)) throw new Error(`--${k} must be a positive number, got ${v}`);
+/** Checks ranges and combinations once, for every recipe; errors name the key (and its main_dino.py flag). */
+export function validateConfig(cfg: SSLConfig): void {
+  if (cfg.recipe !== 'dino' && cfg.recipe !== 'dinov2') throw new Error(`recipe '${String(cfg.recipe)}' is unknown: use dino or dinov2`);
+  const pos = (v: number, name: string) => {
+    if (!(Number.isFinite(v) && v > 0)) throw new Error(`${name} must be a positive number, got ${v}`);
   };
-  (['patch_size', 'out_dim', 'head_hidden_dim', 'head_bottleneck_dim', 'batch_size_per_gpu', 'global_crop_size', 'local_crop_size', 'teacher_temp'] as const).forEach(pos);
-  if (cfg.minutes !== null) pos('minutes');
-  else pos('epochs');
+  pos(cfg.train.batch_size_per_gpu, 'train.batch_size_per_gpu (--batch_size_per_gpu)');
+  pos(cfg.train.OFFICIAL_EPOCH_LENGTH, 'train.OFFICIAL_EPOCH_LENGTH');
+  pos(cfg.student.patch_size, 'student.patch_size (--patch_size)');
+  for (const h of ['dino', 'ibot'] as const) {
+    pos(cfg[h].head_n_prototypes, `${h}.head_n_prototypes (--out_dim)`);
+    pos(cfg[h].head_hidden_dim, `${h}.head_hidden_dim (--head_hidden_dim)`);
+    pos(cfg[h].head_bottleneck_dim, `${h}.head_bottleneck_dim (--head_bottleneck_dim)`);
+  }
+  pos(cfg.teacher.teacher_temp, 'teacher.teacher_temp (--teacher_temp)');
+  pos(cfg.crops.global_crops_size, 'crops.global_crops_size (--global_crop_size)');
+  pos(cfg.crops.local_crops_size, 'crops.local_crops_size (--local_crop_size)');
+  if (cfg.run.minutes !== null) pos(cfg.run.minutes, 'run.minutes (--minutes)');
+  else pos(cfg.optim.epochs, 'optim.epochs (--epochs)');
+  if (cfg.train.centering !== 'centering' && cfg.train.centering !== 'sinkhorn_knopp') {
+    throw new Error(`train.centering '${cfg.train.centering}' must be centering or sinkhorn_knopp`);
+  }
+  const oneOf = (v: string, name: string, allowed: string[]) => {
+    if (!allowed.includes(v)) throw new Error(`${name} '${v}' must be one of ${allowed.join(', ')}`);
+  };
+  oneOf(cfg.train.schedule_epoch, 'train.schedule_epoch', ['data', 'official']);
+  oneOf(cfg.teacher.temp_schedule_by, 'teacher.temp_schedule_by', ['epoch', 'iteration']);
+  oneOf(cfg.optim.clip_grad_by, 'optim.clip_grad_by', ['parameter', 'module']);
+  oneOf(cfg.optim.freeze_last_layer_by, 'optim.freeze_last_layer_by', ['gradients', 'lr_schedule']);
+  oneOf(cfg.optim.scaling_rule, 'optim.scaling_rule', ['linear_wrt_256', 'sqrt_wrt_1024']);
+  oneOf(cfg.optim.param_groups, 'optim.param_groups', ['dino', 'dinov2']);
+  for (const k of ['warmup_fraction', 'freeze_last_layer_fraction'] as const) {
+    const f = cfg.optim[k];
+    if (f !== null && !(f >= 0 && f <= 1)) throw new Error(`optim.${k} must be in [0, 1] or null, got ${f}`);
+  }
+  const tf = cfg.teacher.warmup_teacher_temp_fraction;
+  if (tf !== null && !(tf >= 0 && tf <= 1)) throw new Error(`teacher.warmup_teacher_temp_fraction must be in [0, 1] or null, got ${tf}`);
+  const { global_crops_size: G, local_crops_size: Lc, local_crops_number: nl } = cfg.crops;
+  const p = cfg.student.patch_size;
+  // Distillation: the global crops are sized for the teacher's patch (distill.ts checks them), only local crops for the student's.
+  const distill = cfg.distill.teacher !== null;
+  if ((!distill && G % p) || (nl > 0 && Lc % p)) {
+    throw new Error(`${distill ? '' : `crops.global_crops_size ${G} (--global_crop_size) and `}crops.local_crops_size ${Lc} (--local_crop_size) must be multiples of student.patch_size ${p} (--patch_size)`);
+  }
+  if (!Number.isInteger(nl) || nl < 0) throw new Error(`crops.local_crops_number (--local_crops_number) must be a non-negative integer, got ${nl}`);
   for (const k of ['global_crops_scale', 'local_crops_scale'] as const) {
-    const [a, b] = cfg[k];
-    if (!(a > 0 && b <= 1 && a <= b)) throw new Error(`--${k} must be two numbers 0 < min <= max <= 1, got ${cfg[k].join(' ')}`);
+    const [a, b] = cfg.crops[k];
+    if (!(a! > 0 && b! <= 1 && a! <= b!)) throw new Error(`crops.${k} (--${k}) must be two numbers 0 < min <= max <= 1, got ${cfg.crops[k].join(' ')}`);
   }
-  if (cfg.global_crop_size % cfg.patch_size || cfg.local_crop_size % cfg.patch_size) {
-    throw new Error(`crop sizes (${cfg.global_crop_size}, ${cfg.local_crop_size}) must be multiples of --patch_size ${cfg.patch_size}`);
+  const m = cfg.teacher.momentum_teacher;
+  if (!(m >= 0 && m <= 1)) throw new Error(`teacher.momentum_teacher (--momentum_teacher) must be in [0, 1], got ${m}`);
+  const [mlo, mhi] = cfg.ibot.mask_ratio_min_max;
+  if (!(mlo! >= 0 && mhi! <= 1 && mlo! <= mhi!)) throw new Error(`ibot.mask_ratio_min_max must be 0 <= min <= max <= 1, got ${cfg.ibot.mask_ratio_min_max}`);
+  if (cfg.ibot.loss_weight > 0 && !(mhi! > 0 && cfg.ibot.mask_sample_probability > 0)) {
+    throw new Error('ibot.loss_weight > 0 needs a positive ibot.mask_ratio_min_max and ibot.mask_sample_probability (official asserts)');
   }
-  if (!(cfg.momentum_teacher >= 0 && cfg.momentum_teacher <= 1)) throw new Error(`--momentum_teacher must be in [0, 1], got ${cfg.momentum_teacher}`);
-  if (!Number.isInteger(cfg.local_crops_number) || cfg.local_crops_number < 0) {
-    throw new Error(`--local_crops_number must be a non-negative integer, got ${cfg.local_crops_number}`);
-  }
-  if (cfg.drop_path_rate < 0 || cfg.drop_path_rate >= 1) throw new Error(`--drop_path_rate must be in [0, 1), got ${cfg.drop_path_rate}`);
-  if (cfg.clip_grad < 0) throw new Error(`--clip_grad must be >= 0 (0 = no clipping), got ${cfg.clip_grad}`);
-  backboneConfig(cfg);
+  if (cfg.train.batch_size_per_gpu < 2 && cfg.dino.koleo_loss_weight > 0) throw new Error('KoLeo needs train.batch_size_per_gpu >= 2 (or dino.koleo_loss_weight 0)');
+  const dp = cfg.student.drop_path_rate;
+  if (dp < 0 || dp >= 1) throw new Error(`student.drop_path_rate (--drop_path_rate) must be in [0, 1), got ${dp}`);
+  if (cfg.optim.clip_grad < 0) throw new Error(`optim.clip_grad (--clip_grad) must be >= 0 (0 = no clipping), got ${cfg.optim.clip_grad}`);
+  if (!distill) backboneConfig(cfg);
+}
+
+/** optim.lr from optim.base_lr by the recipe's scaling rule (one process). */
+export function scaledLr(cfg: SSLConfig): number {
+  const { base_lr: lr, scaling_rule: rule } = cfg.optim;
+  const B = cfg.train.batch_size_per_gpu;
+  return rule === 'linear_wrt_256' ? (lr * B) / 256 : lr * Math.sqrt(B / 1024);
 }

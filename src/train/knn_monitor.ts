@@ -9,7 +9,11 @@ import { knnEvaluate } from '../eval/knn.js';
 import { matrix, type Matrix } from '../eval/topk.js';
 import { concatArrays } from '../util/arrays.js';
 import { Rng } from '../util/rng.js';
-import type { Backbone } from './multicrop.js';
+
+/** What the monitor needs of a backbone: [B, C, H, W] → CLS features [B, D]. */
+export interface Backbone {
+  forward(x: tf.Tensor): tf.Tensor;
+}
 
 export interface KnnSplit {
   dataset: Dataset;

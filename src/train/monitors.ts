@@ -1,21 +1,13 @@
-// Collapse monitors of DINO training, computed from the teacher's centered, sharpened distribution p = softmax((t−c)/τ):
+// Collapse monitors of DINO training, computed from the teacher's targets p (softmax((t−c)/τ), or Sinkhorn-Knopp):
 //  - teacher_entropy: mean over images of H(p_i). Uniform collapse drives it to ln K (and the loss to ln K).
 //  - kl_uniform: KL(mean_i p_i ‖ uniform) = ln K − H(p̄). One-prototype collapse drives it to ln K; healthy ≈ small.
 import { tf, type Tensor } from '../backend/tf.js';
 
-export interface TeacherStats {
-  teacher_entropy: number;
-  kl_uniform: number;
-}
-
-/** Returns [entropy, kl] as a 2-vector tensor (one host read for both). */
-export function teacherStatsTensor(teacherOut: Tensor, center: Tensor, temp: number): Tensor {
+/** [entropy, kl] of target probabilities p [n, K] as a 2-vector tensor (one host read for both). */
+export function targetStatsTensor(p: Tensor): Tensor {
   return tf.tidy(() => {
-    const K = teacherOut.shape[1]!;
-    const logits = tf.div(tf.sub(teacherOut, center), temp);
-    const logp = tf.logSoftmax(logits, -1);
-    const p = tf.exp(logp);
-    const entropy = tf.mean(tf.neg(tf.sum(tf.mul(p, logp), -1)));
+    const K = p.shape[1]!;
+    const entropy = tf.mean(tf.neg(tf.sum(tf.mul(p, tf.log(tf.add(p, 1e-30))), -1)));
     const pbar = tf.mean(p, 0);
     const kl = tf.sum(tf.mul(pbar, tf.log(tf.add(tf.mul(pbar, K), 1e-30))));
     return tf.stack([entropy, kl]);

@@ -1,63 +1,109 @@
-// The schedule plan of a run: how many iterations, how long the warm-up is, and the per-iteration lr / wd / momentum
-// arrays with the official formulas (dino utils.cosine_scheduler: linear warm-up from 0, then cosine towards the final
-// value). Planning by epochs is exactly the official schedule; planning by time turns a wall-clock budget into an
-// iteration count from a measured step time.
-import { cosineScheduler, linspace } from '../ssl/schedules.js';
-import type { TrainConfig } from './config.js';
-import type { DinoSchedules } from './dino_trainer.js';
+// The plan of a run (how many iterations, how long an epoch of the schedules is, where the warm-ups and the last-layer
+// freeze end) and its per-iteration schedules, for every recipe. Planning by epochs reproduces the official schedules
+// (v1 utils.cosine_scheduler per data epoch; v2 build_schedulers per OFFICIAL_EPOCH_LENGTH); planning by time turns a
+// wall-clock budget into an iteration count from a measured step time. All schedules are dinov2's CosineScheduler
+// (linear warm-up from 0, then cosine towards the final value), which equals v1's cosine_scheduler arrays.
+import { CosineScheduler, teacherTempScheduleV1 } from '../ssl/schedules.js';
+import type { SSLConfig } from './config.js';
 
-export interface SchedulePlan {
+export interface Plan {
   total_iterations: number;
-  iters_per_epoch: number;
-  warmup_iterations: number;
-  /** Epochs the run touches (ceil), for the teacher-temperature schedule. */
+  /** Iterations of one epoch of the schedules (a data epoch, or the official-style epoch). */
+  epoch_length: number;
+  /** Epochs of the schedules (the teacher temperature per epoch). */
   epochs: number;
-  /** Peak lr = lr · batch / 256 (the official linear scaling rule). */
-  peak_lr: number;
-  /** How the plan was made. */
+  iters_per_data_epoch: number;
+  warmup_iterations: number;
+  teacher_temp_warmup_iterations: number;
+  freeze_last_layer_iterations: number;
   planned_by: 'epochs' | 'time';
   measured_step_s?: number;
 }
 
-/** linspace(0, base, warmup) followed by the cosine from base to final over the rest (official cosine_scheduler). */
-export function warmupCosine(base: number, final: number, total: number, warmup: number): Float64Array {
-  if (warmup > total) throw new Error(`warm-up (${warmup} iterations) is longer than the run (${total})`);
-  const out = new Float64Array(total);
-  out.set(linspace(0, base, warmup));
-  out.set(cosineScheduler(base, final, 1, total - warmup), warmup);
-  return out;
+/** A value per iteration (CosineScheduler.at: the final value past the end). */
+export interface Schedule {
+  at(iteration: number): number;
 }
 
-export function planByEpochs(cfg: TrainConfig, itersPerEpoch: number): SchedulePlan {
-  return {
-    total_iterations: cfg.epochs * itersPerEpoch,
-    iters_per_epoch: itersPerEpoch,
-    warmup_iterations: Math.min(cfg.warmup_epochs, cfg.epochs) * itersPerEpoch,
-    epochs: cfg.epochs,
-    peak_lr: (cfg.lr * cfg.batch_size_per_gpu) / 256,
-    planned_by: 'epochs',
-  };
+export interface StepSchedules {
+  lr: Schedule;
+  wd: Schedule;
+  momentum: Schedule;
+  teacherTemp: Schedule;
+  /** The last layer's lr (0 while frozen), for recipes that freeze it by schedule. */
+  lastLayerLr: Schedule;
+  /** Iterations [0, n) during which the last layer is frozen. */
+  freezeLastLayerIterations: number;
 }
 
-/** Iterations that fit `minutes` at `stepSeconds` per iteration (at least 1). */
-export function planByTime(cfg: TrainConfig, itersPerEpoch: number, stepSeconds: number): SchedulePlan {
-  const total = Math.max(1, Math.floor((cfg.minutes! * 60) / stepSeconds));
+/** The plan; `stepSeconds` (the measured step time) for a time-planned run, null to plan by epochs. */
+export function planRun(cfg: SSLConfig, itersPerDataEpoch: number, stepSeconds: number | null): Plan {
+  const { optim: o, teacher: t } = cfg;
+  const byTime = stepSeconds !== null;
+  let total: number;
+  let epochLength: number;
+  let epochs: number;
+  const fit = byTime ? Math.max(1, Math.floor((cfg.run.minutes! * 60) / stepSeconds)) : 0;
+  if (cfg.train.schedule_epoch === 'data') {
+    epochLength = itersPerDataEpoch;
+    total = byTime ? fit : o.epochs * epochLength;
+    epochs = byTime ? Math.ceil(total / epochLength) : o.epochs;
+  } else {
+    // Keeps the official proportions of a run of optim.epochs epochs: by time, an epoch is total / epochs iterations.
+    epochLength = byTime ? Math.max(1, Math.round(fit / o.epochs)) : cfg.train.OFFICIAL_EPOCH_LENGTH;
+    epochs = o.epochs;
+    total = epochLength * epochs;
+  }
+  const fraction = (f: number | null) => (byTime && f !== null ? Math.round(f * total) : null);
   return {
     total_iterations: total,
-    iters_per_epoch: itersPerEpoch,
-    warmup_iterations: Math.round(cfg.warmup_fraction * total),
-    epochs: Math.ceil(total / itersPerEpoch),
-    peak_lr: (cfg.lr * cfg.batch_size_per_gpu) / 256,
-    planned_by: 'time',
-    measured_step_s: stepSeconds,
+    epoch_length: epochLength,
+    epochs,
+    iters_per_data_epoch: itersPerDataEpoch,
+    warmup_iterations: fraction(o.warmup_fraction) ?? Math.min(o.warmup_epochs, epochs) * epochLength,
+    teacher_temp_warmup_iterations: fraction(t.warmup_teacher_temp_fraction) ?? t.warmup_teacher_temp_epochs * epochLength,
+    freeze_last_layer_iterations: fraction(o.freeze_last_layer_fraction) ?? Math.min(o.freeze_last_layer_epochs * epochLength, total),
+    planned_by: byTime ? 'time' : 'epochs',
+    ...(byTime ? { measured_step_s: stepSeconds } : {}),
   };
 }
 
-export function buildSchedules(cfg: TrainConfig, plan: SchedulePlan): DinoSchedules {
-  const n = plan.total_iterations;
+/** v1's teacher temperature: one value per epoch (linear over the warm-up epochs), held through the epoch. */
+function perEpochTeacherTemp(cfg: SSLConfig, plan: Plan): Schedule {
+  const t = cfg.teacher;
+  const perEpoch = teacherTempScheduleV1(t.warmup_teacher_temp, t.teacher_temp, Math.min(t.warmup_teacher_temp_epochs, plan.epochs), plan.epochs);
   return {
-    lr: warmupCosine(plan.peak_lr, cfg.min_lr, n, plan.warmup_iterations),
-    wd: cosineScheduler(cfg.weight_decay, cfg.weight_decay_end, 1, n),
-    momentum: cosineScheduler(cfg.momentum_teacher, 1, 1, n),
+    at: (it) => {
+      const v = perEpoch[Math.floor(it / plan.epoch_length)];
+      if (v === undefined) throw new Error(`iteration ${it} is past the end of the teacher temperature schedule (${plan.epochs} epochs)`);
+      return v;
+    },
   };
+}
+
+export function buildSchedules(cfg: SSLConfig, plan: Plan): StepSchedules {
+  const { optim: o, teacher: t } = cfg;
+  const n = plan.total_iterations;
+  const lrArgs = [o.lr, o.min_lr, n, plan.warmup_iterations] as const;
+  const lastLayerLr = new CosineScheduler(...lrArgs);
+  lastLayerLr.schedule.fill(0, 0, plan.freeze_last_layer_iterations);
+  const tempIters = plan.teacher_temp_warmup_iterations;
+  const fractionalTemp = plan.planned_by === 'time' && t.warmup_teacher_temp_fraction !== null;
+  return {
+    lr: new CosineScheduler(...lrArgs),
+    wd: new CosineScheduler(o.weight_decay, o.weight_decay_end, n),
+    momentum: new CosineScheduler(t.momentum_teacher, t.final_momentum_teacher, n),
+    // total == warmup: a pure linear warm-up to `temp`, then `temp` through at().
+    teacherTemp: t.temp_schedule_by === 'epoch' && !fractionalTemp
+      ? perEpochTeacherTemp(cfg, plan)
+      : new CosineScheduler(t.teacher_temp, t.teacher_temp, tempIters, tempIters, t.warmup_teacher_temp),
+    lastLayerLr,
+    freezeLastLayerIterations: plan.freeze_last_layer_iterations,
+  };
+}
+
+/** lr 0, weight decay 0, momentum 1: steps that leave the parameters as they are (the time calibration's probes). */
+export function frozenSchedules(teacherTemp: number): StepSchedules {
+  const c = (v: number): Schedule => ({ at: () => v });
+  return { lr: c(0), wd: c(0), momentum: c(1), teacherTemp: c(teacherTemp), lastLayerLr: c(0), freezeLastLayerIterations: 0 };
 }

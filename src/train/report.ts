@@ -10,7 +10,7 @@ import type { Dataset } from '../data/datasets.js';
 import { clsAttentionMaps } from '../eval/attention.js';
 import { chwToImage, colorize, grid, resizeImageNearest, resizeNearest, writeHtmlPage, writePng, type HtmlSection } from '../eval/pictures.js';
 import type { VisionTransformer } from '../models/vit.js';
-import type { StepResult } from './dino_trainer.js';
+import type { StepResult } from './trainer.js';
 
 export interface Series {
   label: string;
@@ -111,7 +111,7 @@ export async function attentionPng(path: string, backbone: VisionTransformer, da
   await writePng(path, grid(tiles, 1 + heads, 2));
 }
 
-/** One line of a v1 run's metrics.jsonl (run.ts writes the step result with its iteration). */
+/** One line of a run's metrics.jsonl (run.ts writes the step result with its iteration). */
 type MetricLine = StepResult & { it: number };
 
 export function readMetrics(out: string): MetricLine[] {

@@ -1,42 +1,65 @@
-// A DINO (v1) training run in a folder:
-//   config.json          the resolved settings (official argument names)
-//   checkpoint.safetensors  student, teacher, optimizer, center + progress (iteration, epoch, RNG, plan); atomic writes
-//   metrics.jsonl        one line per iteration (loss, lr, wd, momentum, collapse monitors, throughput)
-//   knn.jsonl            k-NN top-1 of the teacher backbone at the evaluation points
-//   teacher_backbone.pth / .safetensors   the teacher backbone under the official key names (at the end)
-//   summary.json, report.html (+ PNGs)    written by the caller (cli train) from the returned result
-// Checkpoints are written every `checkpoint_minutes`, at epoch ends, at the end and on SIGINT (the running step is
-// finished first). `resume` continues from checkpoint.safetensors exactly: same data order and augmentations (both are
-// functions of seed, epoch and index), same drop-path stream, same optimizer state, so the loss sequence is identical.
+// A training run in a folder, for every recipe (DINO, DINOv2, distillation):
+//   config.json              the resolved config (config.ts), written when the run starts
+//   checkpoint.safetensors   sections student / teacher / optimizer / dino_loss (both centers) + progress metadata,
+//                            written atomically (run_checkpoint.ts); when distilling the `teacher` section holds the
+//                            student's EMA (the frozen teacher is re-read from distill.teacher on resume)
+//   metrics.jsonl            one line per iteration (loss terms, schedules, collapse monitors, timings)
+//   knn.jsonl                k-NN top-1 of the result backbone at the evaluation points
+//   teacher_backbone.{pth,safetensors} (distilled_backbone.* when distilling)   the result backbone, at the end
+//   summary.json, report.html (+ PNGs)    run_summary.ts, at the end
+// Batches are pure functions of (seed, data epoch, index), the masks of (seed, iteration), and the drop-path RNG state
+// is saved, so --resume continues with the identical loss sequence. Checkpoints are written every
+// `checkpoint_minutes`, at data-epoch ends, at the end and on SIGINT (the running step is finished first).
 import { join } from 'node:path';
 import { tf } from '../backend/tf.js';
 import { backendLabel, initBackend, type BackendName } from '../backend/select.js';
 import type { StateDict } from '../checkpoint/types.js';
-import { parseDatasetSpec, type Dataset } from '../data/datasets.js';
+import { parseDatasetSpec } from '../data/datasets.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
-import { dinoV1Augmentation, type MultiCropConfig } from '../data/multicrop.js';
-import { DINOLoss } from '../ssl/dino_loss.js';
-import { DEFAULT_CONFIG, backboneConfig, validateConfig, type TrainConfig } from './config.js';
-import { DinoTrainer, type StepResult } from './dino_trainer.js';
+import { DataAugmentationDINO, dinoV1Augmentation, dinoV2Augmentation, type MultiCropConfig } from '../data/multicrop.js';
+import { collateMasks, deriveMaskTensors, type CollatedMasks } from '../ssl/collate.js';
+import { MaskingGenerator } from '../ssl/masking.js';
+import { concatArrays } from '../util/arrays.js';
+import { Rng } from '../util/rng.js';
+import { backboneConfig, type SSLConfig } from './config.js';
+import { resolveConfig, type ConfigLayer, type ConfigSource } from './config_layers.js';
+import { distillNetworks } from './distill.js';
+import { features, knnScore, prepareKnnSplit } from './knn_monitor.js';
 import { atLogK } from './monitors.js';
-import { buildNetworks, disposeNetworks, type DinoNetworks } from './networks.js';
-import { buildSchedules, planByEpochs, planByTime, type SchedulePlan } from './plan.js';
+import { buildNetworks, disposeNetwork, loadNetworkState, networkState, parameterCount, type SSLNetwork } from './networks.js';
+import { buildSchedules, frozenSchedules, planRun, type Plan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
   KnnMonitor, appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
   runSteps, stderrLog, CALIBRATION_STEPS, plannedStepSeconds, type KnnPoint, type RunOptions,
-} from './run_common.js';
+} from './run_loop.js';
+import { writeRunOutputs } from './run_summary.js';
+import { SSLTrainer, trainerPolicies, type SSLBatch, type StepResult } from './trainer.js';
+
+/** The networks of a run: self-distillation (student + EMA teacher) or distillation (frozen teacher + student EMA). */
+export interface RunNetworks {
+  student: SSLNetwork;
+  teacher: SSLNetwork;
+  ema?: SSLNetwork;
+  /** The student's global-crop side (differs from the teacher's when distilling across patch sizes). */
+  studentGlobalSize: number;
+  /** Loss state (centers) to start from, e.g. a distillation teacher's trained centers. */
+  initialLossState?: StateDict;
+  describe: string;
+}
 
 export interface RunResult {
   status: 'done' | 'interrupted' | 'nan';
   out: string;
-  config: TrainConfig;
-  plan: SchedulePlan;
+  config: SSLConfig;
+  plan: Plan;
   iteration: number;
   backend: BackendName;
   knn: KnnPoint[];
   knnRawPixels: { top1: number; top5: number } | null;
+  /** Distillation: k-NN of the frozen teacher. */
+  teacherKnn: { top1: number; top5: number } | null;
   /** Images per second over the training steps of this process (data loading included). */
   imagesPerSecond: number;
   /** Seconds per step spent building batches vs running the model. */
@@ -48,222 +71,233 @@ export interface RunResult {
   skippedPaths: string[];
   datasetSize: number;
   message?: string;
-  /** The networks after training (the caller disposes them with disposeNetworks). */
-  networks: DinoNetworks;
+  /** The networks after training (the caller disposes them with disposeRunNetworks). */
+  nets: RunNetworks;
+  /** summary.json's content (also written to the run folder). */
+  summary: Record<string, unknown>;
 }
 
-/** Merges a partial config (CLI values, official names) over the defaults and validates it. */
-export function resolveConfig(over: Partial<TrainConfig>): TrainConfig {
-  const cfg = { ...DEFAULT_CONFIG, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) } as TrainConfig;
-  validateConfig(cfg);
-  return cfg;
+/** The official multi-crop pipeline of the recipe at the run's sizes; `color_augment: false` turns off the
+ * colour/blur/solarize ops and flips (grayscale digits are not flip-invariant). */
+export function augmentation(cfg: SSLConfig): MultiCropConfig {
+  const c = cfg.crops;
+  const sizes = {
+    globalCropsSize: c.global_crops_size, globalCropsScale: c.global_crops_scale,
+    localCropsNumber: c.local_crops_number, localCropsSize: c.local_crops_size, localCropsScale: c.local_crops_scale,
+  };
+  const off = cfg.run.color_augment ? {} : { jitterP: 0, grayscaleP: 0, blurP: [0, 0, 0] as [number, number, number], solarizeP: 0, flipP: 0 };
+  if (cfg.recipe === 'dino') return dinoV1Augmentation({ ...sizes, ...off });
+  return new DataAugmentationDINO(dinoV2Augmentation({ ...sizes, ...off, blurBugCompat: cfg.run.color_augment && cfg.run.blur_bug_compat })).config;
 }
 
-/** The official v1 multi-crop pipeline at the run's sizes; `color_augment: false` turns off the colour/blur/solarize
- * ops and flips (grayscale digits are not flip-invariant). */
-function augmentation(cfg: TrainConfig): MultiCropConfig {
-  const off = !cfg.color_augment;
-  return dinoV1Augmentation({
-    globalCropsSize: cfg.global_crop_size,
-    globalCropsScale: cfg.global_crops_scale,
-    localCropsNumber: cfg.local_crops_number,
-    localCropsSize: cfg.local_crop_size,
-    localCropsScale: cfg.local_crops_scale,
-    ...(off ? { jitterP: 0, grayscaleP: 0, blurP: [0, 0, 0] as [number, number, number], solarizeP: 0, flipP: 0 } : {}),
+/** The masks of one iteration (a function of seed and iteration only, so resume needs no RNG state). */
+export function masksForIteration(cfg: SSLConfig, gen: MaskingGenerator, nImages: number, iteration: number): CollatedMasks {
+  return collateMasks(nImages, gen.numPatches, gen, new Rng([cfg.train.seed, iteration, 0x4d41]), {
+    maskRatioMinMax: cfg.ibot.mask_ratio_min_max,
+    maskProbability: cfg.ibot.mask_sample_probability,
   });
 }
 
-function prefixed(prefix: string, sd: StateDict): StateDict {
-  return new Map([...sd].map(([k, t]) => [`${prefix}${k}`, t]));
+/** Every patch selected (distillation without masking): the iBOT loss becomes the mean over all patches. */
+export function allPatchMasks(nImages: number, nTokens: number): CollatedMasks {
+  const m = deriveMaskTensors({ data: new Uint8Array(nImages * nTokens).fill(1), shape: [nImages, nTokens] });
+  return { ...m, upperbound: m.nMaskedPatches };
 }
 
-function unprefixed(prefix: string, sd: StateDict): StateDict {
-  return new Map([...sd].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+/** The run's config: from `source` for a new run, from the run folder's config.json on --resume. */
+function runConfig(source: ConfigSource, opts: RunOptions): SSLConfig {
+  if (!opts.resume) return resolveConfig(source);
+  const saved = readRunFolderConfig(opts.out) as ConfigLayer;
+  return resolveConfig({ layers: [saved, ...(opts.backend ? [{ run: { backend: opts.backend } }] : [])] });
 }
 
-function networkState(net: DinoNetworks['student']): StateDict {
-  return new Map([...prefixed('backbone.', net.backbone.stateDict()), ...prefixed('head.', net.head.stateDict())]);
+async function buildRunNetworks(cfg: SSLConfig, log: (s: string) => void): Promise<{ cfg: SSLConfig; nets: RunNetworks }> {
+  if (cfg.distill.teacher !== null) {
+    const d = await distillNetworks(cfg, log);
+    return { cfg: d.cfg, nets: d };
+  }
+  const v = backboneConfig(cfg);
+  const detail = cfg.recipe === 'dinov2' ? `, ${v.numRegisterTokens} registers, LayerScale ${v.initValues}` : '';
+  return {
+    cfg,
+    nets: { ...buildNetworks(cfg), studentGlobalSize: cfg.crops.global_crops_size, describe: `${cfg.student.arch} (${v.embedDim}-d, depth ${v.depth}, patch ${v.patchSize}${detail})` },
+  };
 }
 
-function loadNetworkState(net: DinoNetworks['student'], sd: StateDict): void {
-  net.backbone.loadStateDict(unprefixed('backbone.', sd));
-  net.head.loadStateDict(unprefixed('head.', sd));
-}
-
-export async function trainRun(over: Partial<TrainConfig>, opts: RunOptions): Promise<RunResult> {
+/** Trains a run (new, or continued with opts.resume) and finishes its folder. */
+export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? stderrLog;
   const out = opts.out;
   const ckPath = join(out, CHECKPOINT_FILE);
-  let cfg: TrainConfig;
-  let resumed: ReturnType<typeof loadTrainCheckpoint> | null = null;
-  if (opts.resume) {
-    // The saved settings define the run; only the backend may change between sessions.
-    const saved = readRunFolderConfig(out) as Partial<TrainConfig>;
-    cfg = resolveConfig({ ...saved, backend: over.backend ?? saved.backend });
-    resumed = loadTrainCheckpoint(ckPath);
-  } else {
-    cfg = resolveConfig(over);
-    createRunFolder(out, cfg);
-  }
-  const backend = await initBackend(cfg.backend as BackendName | 'auto');
+  const resumed = opts.resume ? loadTrainCheckpoint(ckPath) : null;
+  const resolved = runConfig(source, opts);
+  const backend = await initBackend(resolved.run.backend as BackendName | 'auto');
+  const { cfg, nets } = await buildRunNetworks(resolved, log);
+  if (!resumed) createRunFolder(out, cfg);
   const skipped: string[] = [];
-  const dataset = await parseDatasetSpec(cfg.data, { onSkip: (p, why) => { skipped.push(p); log(`warning: skipping unreadable image ${p}: ${why}`); } });
-  const B = cfg.batch_size_per_gpu;
-  if (dataset.length < B) throw new Error(`--data ${cfg.data} has ${dataset.length} images, fewer than --batch_size_per_gpu ${B}`);
+  const dataset = await parseDatasetSpec(cfg.run.data, { onSkip: (p, why) => { skipped.push(p); log(`warning: skipping unreadable image ${p}: ${why}`); } });
+  const B = cfg.train.batch_size_per_gpu;
+  if (dataset.length < B) throw new Error(`--data ${cfg.run.data} has ${dataset.length} images, fewer than --batch_size_per_gpu ${B}`);
   // Batch (epoch, it) depends only on (seed, epoch, it): resuming mid-epoch sees the same batches and augmentations.
-  const loader = new MultiCropLoader(dataset, { batchSize: B, augmentation: augmentation(cfg), seed: cfg.seed, workers: cfg.num_workers });
-  const itersPerEpoch = loader.iterationsPerEpoch;
-  const ncrops = 2 + cfg.local_crops_number;
+  const loader = new MultiCropLoader(dataset, { batchSize: B, augmentation: augmentation(cfg), seed: cfg.train.seed, workers: cfg.run.num_workers });
+  const itersPerDataEpoch = loader.iterationsPerEpoch;
+  const { local_crops_number: nLocal, global_crops_size: G, local_crops_size: Lc } = cfg.crops;
+  const Gs = nets.studentGlobalSize;
+  const grid = Gs / nets.student.backbone.config.patchSize;
+  const distilling = nets.ema !== undefined;
+  // Masks for iBOT (and the student's masked input): all patches when distilling without masking, none for a recipe
+  // that never masks (mask_sample_probability 0).
+  const maskStudentInput = !distilling || cfg.distill.masking;
+  const useMasks = !maskStudentInput || cfg.ibot.mask_sample_probability > 0;
+  const maskGen = new MaskingGenerator({ inputSize: [grid, grid], maxNumPatches: 0.5 * grid * grid });
+  log(`dinots train (${cfg.recipe}${distilling ? ', distillation' : ''}): ${nets.describe}; ${(parameterCount(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backendLabel(backend)}; run folder ${out}`);
 
-  const nets = buildNetworks(cfg);
-  const networkParams = [nets.student.backbone, nets.student.head].reduce((s, m) => s + m.numParameters(), 0);
-  log(`dinots train: ${cfg.arch} (${backboneConfig(cfg).embedDim}-d, depth ${backboneConfig(cfg).depth}) + head K=${cfg.out_dim}, ${(networkParams / 1e6).toFixed(2)}M student params; data ${dataset.name} (${dataset.length} images), batch ${B}, ${ncrops} crops; backend ${backendLabel(backend)}; run folder ${out}`);
+  const toBatch = (crops: Float32Array[], iteration: number): SSLBatch => {
+    const global = tf.tensor(concatArrays(Float32Array, crops.slice(0, 2)), [2 * B, 3, G, G]);
+    const local = nLocal > 0 ? tf.tensor(concatArrays(Float32Array, crops.slice(2)), [nLocal * B, 3, Lc, Lc]) : null;
+    // NCHW → NHWC for the resize and back; only when the student's patch grid needs another side (distillation).
+    const studentGlobal = Gs !== G ? tf.tidy(() => tf.image.resizeBilinear(global.transpose([0, 2, 3, 1]) as tf.Tensor4D, [Gs, Gs], false, true).transpose([0, 3, 1, 2])) : undefined;
+    const masks = !useMasks ? null : maskStudentInput ? masksForIteration(cfg, maskGen, 2 * B, iteration) : allPatchMasks(2 * B, grid * grid);
+    return { global, studentGlobal, local, nLocal, masks, maskStudentInput };
+  };
+  const disposeBatch = (b: SSLBatch) => [b.global, b.local, b.studentGlobal].forEach((t) => t?.dispose());
+  const policies = trainerPolicies(cfg);
 
+  let plan: Plan;
   let progress: TrainProgress;
-  let plan: SchedulePlan;
-  const makeLoss = (epochs: number) =>
-    new DINOLoss({ outDim: cfg.out_dim, ncrops, warmupTeacherTemp: cfg.warmup_teacher_temp, teacherTemp: cfg.teacher_temp,
-      warmupTeacherTempEpochs: Math.min(cfg.warmup_teacher_temp_epochs, epochs), nepochs: epochs });
-
-  const cropShapes = [cfg.global_crop_size, cfg.global_crop_size, ...Array<number>(cfg.local_crops_number).fill(cfg.local_crop_size)];
-  const toTensors = (crops: Float32Array[]) => crops.map((c, i) => tf.tensor(c, [B, 3, cropShapes[i]!, cropShapes[i]!]));
-
   if (resumed) {
     progress = resumed.progress;
-    plan = progress.plan as SchedulePlan;
-  } else if (cfg.minutes !== null) {
-    plan = await calibrate();
-    progress = freshProgress(plan, itersPerEpoch);
+    plan = progress.plan as Plan;
+    if (plan.iters_per_data_epoch !== itersPerDataEpoch) {
+      throw new Error(`--resume: the dataset now gives ${itersPerDataEpoch} iterations per epoch, the run was planned with ${plan.iters_per_data_epoch} (did --data change?)`);
+    }
   } else {
-    plan = planByEpochs(cfg, itersPerEpoch);
-    progress = freshProgress(plan, itersPerEpoch);
+    plan = cfg.run.minutes !== null ? await calibrate() : planRun(cfg, itersPerDataEpoch, null);
+    progress = freshProgress(plan, itersPerDataEpoch);
   }
-  if (plan.iters_per_epoch !== itersPerEpoch) {
-    throw new Error(`--resume: the dataset now gives ${itersPerEpoch} iterations per epoch, the run was planned with ${plan.iters_per_epoch} (did --data change?)`);
-  }
-
-  const loss = makeLoss(plan.epochs);
-  const trainer = new DinoTrainer({ student: nets.student, teacher: nets.teacher, loss, schedules: buildSchedules(cfg, plan), clipGrad: cfg.clip_grad, freezeLastLayer: cfg.freeze_last_layer });
+  const trainer = new SSLTrainer({ student: nets.student, teacher: nets.teacher, ema: nets.ema, schedules: buildSchedules(cfg, plan), policies });
+  const result = trainer.resultNetwork;
   if (resumed) {
-    loadNetworkState(nets.student, resumed.student);
-    loadNetworkState(nets.teacher, resumed.teacher);
+    loadNetworkState(nets.student, resumed.student, `${ckPath} student`);
+    loadNetworkState(result, resumed.teacher, `${ckPath} ${distilling ? 'student EMA' : 'teacher'}`);
     trainer.optimizer.loadStateDict(resumed.optimizer);
-    loss.loadStateDict(resumed.center);
+    trainer.loadLossState(resumed.center);
     if (progress.rng.drop_path) nets.student.backbone.dropPathRng.setState(progress.rng.drop_path);
     log(`resumed at iteration ${progress.iteration} / ${plan.total_iterations} (epoch ${progress.epoch})`);
   } else {
-    trainer.syncTeacherFromStudent();
+    trainer.syncEmaFromStudent();
+    if (nets.initialLossState) trainer.loadLossState(nets.initialLossState);
   }
 
-  // k-NN of the teacher backbone: bank and queries are prepared once, evaluated at a few points.
+  // k-NN of the result backbone (the teacher, or the student's EMA when distilling): bank and queries prepared once.
   const total = plan.total_iterations;
-  const knn = new KnnMonitor(cfg, cfg.seed, cfg.global_crop_size, out, total, progress, log);
+  const knn = new KnnMonitor(cfg.run, cfg.train.seed, Gs, out, total, progress, log);
   await knn.prepare(opts.skipKnn ?? false);
-  const evaluateKnn = (iteration: number) => knn.evaluate(iteration, nets.teacher.backbone, 'teacher');
+  const evaluateKnn = (iteration: number) => knn.evaluate(iteration, result.backbone, distilling ? 'student EMA' : 'teacher');
   if (progress.iteration === 0) evaluateKnn(0);
+  // Distillation: the frozen teacher's own k-NN, once, as the reference the student approaches.
+  let teacherKnn = (progress.teacher_knn as RunResult['teacherKnn'] | undefined) ?? null;
+  if (distilling && knn.train && knn.test && !teacherKnn) {
+    const tTf = { cropSize: G, resizeSize: Math.round((G * 256) / 224) };
+    const tb = G === Gs ? knn.train : await prepareKnnSplit(knn.train.dataset, cfg.run.knn_train_size, cfg.train.seed, tTf);
+    const tq = G === Gs ? knn.test : await prepareKnnSplit(knn.test.dataset, cfg.run.knn_test_size, cfg.train.seed + 1, tTf);
+    teacherKnn = knnScore(features(nets.teacher.backbone, tb, G), tb.labels, features(nets.teacher.backbone, tq, G), tq.labels, cfg.run.knn_k, cfg.run.knn_temperature);
+    log(`k-NN of the frozen teacher: top-1 ${teacherKnn.top1.toFixed(2)}%, top-5 ${teacherKnn.top5.toFixed(2)}%`);
+  }
 
   const save = () => {
     progress.rng = { drop_path: nets.student.backbone.dropPathRng.getState() };
     knn.saveInto(progress);
-    saveTrainCheckpoint(ckPath, {
-      student: networkState(nets.student),
-      teacher: networkState(nets.teacher),
-      optimizer: trainer.optimizer.stateDict(),
-      center: loss.stateDict(),
-      progress,
-    });
+    progress.teacher_knn = teacherKnn;
+    saveTrainCheckpoint(ckPath, { student: networkState(nets.student), teacher: networkState(result), optimizer: trainer.optimizer.stateDict(), center: trainer.lossState(), progress });
   };
 
+  const K = cfg.dino.head_n_prototypes;
   const bar = opts.progress === false ? null : new TrainProgressBar(total, progress.iteration);
   let loaderS = 0;
   let modelS = 0;
   let stepsHere = 0;
   let warnedCollapse = false;
-  const startIteration = progress.iteration;
   const batches = batchesFrom(loader, progress.iteration);
-  /** One iteration: batch, step, metrics line, collapse warning, progress bar; returns its seconds. */
+  /** One iteration: batch and masks, step, metrics line, collapse warning, progress bar; returns its seconds. */
   const step = async (it: number): Promise<number> => {
-    const epoch = Math.floor(it / itersPerEpoch);
+    const epoch = Math.floor(it / plan.epoch_length);
     const t0 = performance.now();
-    const batch = (await batches.next()).value as MultiCropBatch;
+    const built = (await batches.next()).value as MultiCropBatch;
     const t1 = performance.now();
-    const crops = toTensors(batch.crops);
+    const batch = toBatch(built.crops, it);
     let r: StepResult;
     try {
-      r = trainer.step(crops, it, epoch);
+      r = trainer.step(batch, it);
     } finally {
-      for (const c of crops) c.dispose();
+      disposeBatch(batch);
     }
-    // Let the event loop run (worker replies, SIGINT).
-    await new Promise((res) => setImmediate(res));
+    await new Promise((res) => setImmediate(res)); // lets the event loop run (worker replies, SIGINT)
     const t2 = performance.now();
     loaderS += (t1 - t0) / 1000;
     modelS += (t2 - t1) / 1000;
     stepsHere++;
-    const line = {
-      it, epoch, ...r,
-      step_s: (t2 - t0) / 1000, loader_s: (t1 - t0) / 1000, model_s: (t2 - t1) / 1000,
-      images_per_s: B / ((t2 - t0) / 1000), time: new Date().toISOString(),
-    };
-    appendJsonLine(out, 'metrics.jsonl', line);
-    if (!warnedCollapse && it > Math.min(50, total / 2) && atLogK(r.loss, cfg.out_dim)) {
+    const dt = (t2 - t0) / 1000;
+    appendJsonLine(out, 'metrics.jsonl', { it, epoch, ...r, step_s: dt, loader_s: (t1 - t0) / 1000, model_s: (t2 - t1) / 1000, images_per_s: B / dt, time: new Date().toISOString() });
+    // Uniform collapse: the teacher's targets carry no information, and every loss term sits at its uniform value.
+    if (!warnedCollapse && it > Math.min(50, total / 2) && atLogK(r.teacher_entropy, K)) {
       warnedCollapse = true;
-      log(`\nwarning: the loss sits at ln K = ${Math.log(cfg.out_dim).toFixed(3)} (teacher entropy ${r.teacher_entropy.toFixed(3)}): the teacher output is uniform, training has collapsed. Lower --teacher_temp or raise --momentum_teacher.`);
+      log(
+        `\nwarning: the teacher distribution is uniform (entropy ${r.teacher_entropy.toFixed(3)}, ln K = ${Math.log(K).toFixed(3)}): training has collapsed. ` +
+          'For small models or images, set dino.head_use_bn=true and ibot.head_use_bn=true (--use_bn_in_head true; the mnist presets do), ' +
+          'lower teacher.teacher_temp and teacher.warmup_teacher_temp (--teacher_temp, e.g. 0.04) or raise teacher.momentum_teacher (--momentum_teacher).',
+      );
     }
     const ls = loader.stats();
-    const loaderImgs = ls.workerMsPerImage > 0 ? (1000 / ls.workerMsPerImage) * Math.max(1, cfg.num_workers) : Infinity;
+    const loaderImgs = ls.workerMsPerImage > 0 ? (1000 / ls.workerMsPerImage) * Math.max(1, cfg.run.num_workers) : Infinity;
     bar?.update(it + 1, { epoch, loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / (loaderS + modelS), loaderImgs, modelImgs: (B * stepsHere) / modelS, entropy: r.teacher_entropy });
-    return (t2 - t0) / 1000;
+    return dt;
   };
+  const startIteration = progress.iteration;
   const { status, message } = await runSteps({
-    progress, total, itersPerEpoch, settings: cfg, plannedBy: plan.planned_by, opts, log, knn, step, evaluateKnn, save,
-    exportResult: () => exportBackbone(out, 'teacher_backbone', nets.teacher.backbone),
-    resumeHint: `dinots train --resume --out ${out}`,
+    progress, total, itersPerEpoch: itersPerDataEpoch, settings: cfg.run, plannedBy: plan.planned_by, opts, log, knn, step, evaluateKnn, save,
+    exportResult: () => exportBackbone(out, distilling ? 'distilled_backbone' : 'teacher_backbone', result.backbone),
+    resumeHint: `the same command with --resume --out ${out}`,
     close: async () => {
       bar?.stop();
       await loader.close();
     },
   });
-  const steps = progress.iteration - startIteration;
-  return {
-    status, out, config: cfg, plan, iteration: progress.iteration, backend, knn: knn.history, knnRawPixels: knn.rawPixels,
-    imagesPerSecond: steps > 0 ? (B * stepsHere) / (loaderS + modelS) : 0,
-    loaderSeconds: stepsHere ? loaderS / stepsHere : 0, modelSeconds: stepsHere ? modelS / stepsHere : 0,
-    trainSeconds: progress.train_seconds, skippedFiles: Math.max(skipped.length, loader.stats().skipped), skippedPaths: skipped, datasetSize: dataset.length, message, networks: nets,
+  trainer.dispose();
+  const run: Omit<RunResult, 'summary'> = {
+    status, out, config: cfg, plan, iteration: progress.iteration, backend, knn: knn.history, knnRawPixels: knn.rawPixels, teacherKnn,
+    imagesPerSecond: progress.iteration > startIteration && stepsHere ? (B * stepsHere) / (loaderS + modelS) : 0,
+    loaderSeconds: stepsHere ? loaderS / stepsHere : 0, modelSeconds: stepsHere ? modelS / stepsHere : 0, trainSeconds: progress.train_seconds,
+    skippedFiles: Math.max(skipped.length, loader.stats().skipped), skippedPaths: skipped, datasetSize: dataset.length, message, nets,
   };
+  return { ...run, summary: await writeRunOutputs(run, log) };
 
-  /** Times a few steps with lr 0 and momentum 1 (parameters unchanged), then resets optimizer, center and RNG. */
-  async function calibrate(): Promise<SchedulePlan> {
-    const probeIters = CALIBRATION_STEPS;
-    const probeLoss = makeLoss(1);
-    const probe = new DinoTrainer({
-      student: nets.student, teacher: nets.teacher, loss: probeLoss,
-      schedules: { lr: new Float64Array(probeIters), wd: new Float64Array(probeIters), momentum: new Float64Array(probeIters).fill(1) },
-      clipGrad: cfg.clip_grad, freezeLastLayer: cfg.freeze_last_layer,
-    });
+  /** Times a few steps with lr 0 and momentum 1 through a throw-away trainer (parameters unchanged), then plans. */
+  async function calibrate(): Promise<Plan> {
+    const probe = new SSLTrainer({ student: nets.student, teacher: nets.teacher, ema: nets.ema, schedules: frozenSchedules(cfg.teacher.teacher_temp), policies });
     const rngState = nets.student.backbone.dropPathRng.getState();
     const times: number[] = [];
     const probeBatches = batchesFrom(loader, 0);
-    for (let i = 0; i < probeIters; i++) {
+    for (let i = 0; i < CALIBRATION_STEPS; i++) {
       const t0 = performance.now();
-      const batch = (await probeBatches.next()).value as MultiCropBatch;
-      const crops = toTensors(batch.crops);
-      probe.step(crops, i, 0);
-      for (const c of crops) c.dispose();
+      const batch = toBatch(((await probeBatches.next()).value as MultiCropBatch).crops, i);
+      probe.step(batch, i);
+      disposeBatch(batch);
       times.push((performance.now() - t0) / 1000);
     }
     await probeBatches.return(undefined);
-    probe.optimizer.dispose();
-    probeLoss.dispose();
+    probe.dispose();
     nets.student.backbone.dropPathRng.setState(rngState);
     // The k-NN evaluations are outside the budget.
     const stepS = plannedStepSeconds(times);
-    const p = planByTime(cfg, itersPerEpoch, stepS);
-    log(`planned ${p.total_iterations} iterations (${(p.total_iterations / itersPerEpoch).toFixed(2)} epochs of ${itersPerEpoch}) for ${cfg.minutes} min at ${stepS.toFixed(3)} s/step (${(B / stepS).toFixed(1)} images/s)`);
+    const p = planRun(cfg, itersPerDataEpoch, stepS);
+    log(`planned ${p.total_iterations} iterations (${(p.total_iterations / itersPerDataEpoch).toFixed(2)} data epochs of ${itersPerDataEpoch}; ${p.epochs} schedule epochs of ${p.epoch_length}) for ${cfg.run.minutes} min at ${stepS.toFixed(3)} s/step (${(B / stepS).toFixed(1)} images/s)`);
     return p;
   }
 }
 
-export { disposeNetworks };
+export function disposeRunNetworks(n: RunNetworks): void {
+  for (const net of [n.student, n.teacher, n.ema]) if (net) disposeNetwork(net);
+}
+
 export type { KnnPoint, RunOptions };
-export type { Dataset };

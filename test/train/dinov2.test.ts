@@ -2,7 +2,7 @@
 // last layer, EMA, where the masks go), the YAML config layer, and resume equivalence through the run folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/backend/select.js';
@@ -12,38 +12,50 @@ import { collateMasks } from '../../src/ssl/collate.js';
 import { MaskingGenerator } from '../../src/ssl/masking.js';
 import { buildSchedulers } from '../../src/ssl/schedules.js';
 import { Rng } from '../../src/util/rng.js';
-import { resolveV2Config, scheduleConfig } from '../../src/train/dinov2_config.js';
-import { buildV2Network, v2NamedParameters, type V2Network } from '../../src/train/dinov2_networks.js';
-import { trainDinov2Run, disposeRunNetworks } from '../../src/train/dinov2_run.js';
-import { Dinov2Trainer, type V2Batch } from '../../src/train/dinov2_trainer.js';
-import { distillRun } from '../../src/train/distill.js';
+import { readConfigFile, resolveConfig, type ConfigLayer } from '../../src/train/config_layers.js';
+import { buildNetwork, namedParameters, type SSLNetwork } from '../../src/train/networks.js';
+import { buildSchedules, planRun } from '../../src/train/plan.js';
+import { DISTILL_DEFAULTS } from '../../src/train/presets.js';
+import { trainRun, disposeRunNetworks } from '../../src/train/run.js';
+import { SSLTrainer, type SSLBatch, type TrainerPolicies } from '../../src/train/trainer.js';
 import { dinov2ParamGroups, paramMultipliers, vitLayerId } from '../../src/train/param_groups.js';
-import { parseYamlSubset } from '../../src/train/yaml_config.js';
-import { v2LayersFromCli } from '../../src/cli/dinov2_options.js';
+import { trainConfigSource } from '../../src/cli/train_options.js';
 
 await initBackend('cpu');
 
 const heads = {
-  dino: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, head_use_bn: false, loss_weight: 1, koleo_loss_weight: 0.1 },
-  ibot: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, head_use_bn: false, loss_weight: 1, mask_sample_probability: 0.5, mask_ratio_min_max: [0.1, 0.5] as [number, number], separate_head: false },
+  dino: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, head_use_bn: false, head_norm_last_layer: false, loss_weight: 1, koleo_loss_weight: 0.1 },
+  ibot: { head_n_prototypes: 32, head_bottleneck_dim: 8, head_nlayers: 3, head_hidden_dim: 16, head_use_bn: false, head_norm_last_layer: false, loss_weight: 1, mask_sample_probability: 0.5, mask_ratio_min_max: [0.1, 0.5] as [number, number], separate_head: false },
 };
 
-function tinyNet(dropPath: number, seed = 0, over: Partial<ReturnType<typeof dinov2Config>> = {}, separate = false): V2Network {
+function tinyNet(dropPath: number, seed = 0, over: Partial<ReturnType<typeof dinov2Config>> = {}, separate = false): SSLNetwork {
   const vit = dinov2Config('small', 1, { imgSize: 16, patchSize: 4, embedDim: 16, depth: 2, numHeads: 2, initValues: 1e-5, dropPathRate: dropPath, ...over });
-  return buildV2Network(vit, { dino: heads.dino, ibot: { ...heads.ibot, separate_head: separate } }, seed);
+  return buildNetwork(vit, { recipe: 'dinov2', dino: heads.dino, ibot: { ...heads.ibot, separate_head: separate } }, seed);
 }
 
-const settings = {
-  dinoLossWeight: 1, koleoLossWeight: 0.1, ibotLossWeight: 1, centering: 'centering' as const, clipGrad: 3,
+const settings: TrainerPolicies = {
+  dinoLossWeight: 1, koleoLossWeight: 0.1, ibotLossWeight: 1, centering: 'centering' as const, clipGrad: 3, clipGradBy: 'module',
+  freezeLastLayerBy: 'lr_schedule', paramGroups: 'dinov2', atLeastOneLocalTerm: true,
   layerwiseDecay: 0.9, patchEmbedLrMult: 0.2, betas: [0.9, 0.999] as [number, number],
 };
 
+/** The planner's schedules of a DINOv2 run planned by epochs (checked against the official build_schedulers below). */
 function schedules(epochLen = 2, epochs = 3) {
-  const cfg = resolveV2Config(null, [{ optim: { epochs, warmup_epochs: 1, freeze_last_layer_epochs: 1 }, teacher: { warmup_teacher_temp_epochs: 1 } }]);
-  return buildSchedulers(scheduleConfig(cfg, epochLen));
+  const cfg = resolveConfig({ recipe: 'dinov2', layers: [{ train: { OFFICIAL_EPOCH_LENGTH: epochLen }, optim: { epochs, warmup_epochs: 1, freeze_last_layer_epochs: 1 }, teacher: { warmup_teacher_temp_epochs: 1 } }] });
+  return buildSchedules(cfg, planRun(cfg, 7, null));
 }
 
-function batch(B: number, seed: number, nLocal = 2): V2Batch {
+test('the planner of a DINOv2 run planned by epochs gives the official build_schedulers values', () => {
+  const epochLen = 2;
+  const cfg = resolveConfig({ recipe: 'dinov2', layers: [{ train: { OFFICIAL_EPOCH_LENGTH: epochLen }, optim: { epochs: 3, warmup_epochs: 1, freeze_last_layer_epochs: 1 }, teacher: { warmup_teacher_temp_epochs: 1 } }] });
+  const ours = schedules(epochLen, 3);
+  const official = buildSchedulers({ train: { OFFICIAL_EPOCH_LENGTH: epochLen }, optim: cfg.optim, teacher: cfg.teacher });
+  for (let it = 0; it < 8; it++) {
+    for (const k of ['lr', 'wd', 'momentum', 'teacherTemp', 'lastLayerLr'] as const) assert.equal(ours[k].at(it), official[k].at(it), `${k} at ${it}`);
+  }
+});
+
+function batch(B: number, seed: number, nLocal = 2): SSLBatch {
   const rng = new Rng([seed]);
   const rand = (n: number) => Float32Array.from({ length: n }, () => rng.random() * 2 - 1);
   const gen = new MaskingGenerator({ inputSize: 4, maxNumPatches: 8 });
@@ -96,7 +108,7 @@ test('param groups: layer ids and lr / wd multipliers match the hand-computed of
   );
   const all = groups.flatMap((g) => g.params);
   assert.equal(new Set(all).size, all.length);
-  assert.deepEqual(new Set(all), new Set(v2NamedParameters(net).keys()));
+  assert.deepEqual(new Set(all), new Set(namedParameters(net).keys()));
   const of = (n: string) => groups.find((g) => g.params.includes(n))!;
   assert.ok(Math.abs(of('backbone.patch_embed.proj.weight').lrMult - 0.1458) < 1e-12);
   assert.equal(of('backbone.register_tokens').wdMult, 1);
@@ -108,7 +120,7 @@ test('param groups: layer ids and lr / wd multipliers match the hand-computed of
 test('one DINOv2 step: every student parameter gets a gradient, the teacher none; frozen last layer; EMA', () => {
   const student = tinyNet(0.2); // > 0.1: the batch-subset stochastic depth path
   const teacher = tinyNet(0);
-  const trainer = new Dinov2Trainer({ student, teacher, schedules: schedules(), settings });
+  const trainer = new SSLTrainer({ student, teacher, schedules: schedules(), policies: settings });
   trainer.syncEmaFromStudent();
   const b = batch(4, 1);
   let gradNames: string[] = [];
@@ -149,11 +161,11 @@ test('one DINOv2 step: every student parameter gets a gradient, the teacher none
 test('BatchNorm heads (head_use_bn): an EMA teacher normalises with batch statistics, a distillation teacher with its running ones', () => {
   const bnHeads = { dino: { ...heads.dino, head_use_bn: true }, ibot: { ...heads.ibot, head_use_bn: true, separate_head: true } };
   const vit = dinov2Config('small', 1, { imgSize: 16, patchSize: 4, embedDim: 16, depth: 2, numHeads: 2, initValues: 1e-5 });
-  const student = buildV2Network(vit, bnHeads, 0);
-  const teacher = buildV2Network(vit, bnHeads, 0);
+  const student = buildNetwork(vit, { recipe: 'dinov2', ...bnHeads }, 0);
+  const teacher = buildNetwork(vit, { recipe: 'dinov2', ...bnHeads }, 0);
   assert.ok(student.dino_head.hasBatchNorm && student.ibot_head!.hasBatchNorm);
   assert.ok(!tinyNet(0).dino_head.hasBatchNorm, 'the official head has none');
-  const trainer = new Dinov2Trainer({ student, teacher, schedules: schedules(), settings });
+  const trainer = new SSLTrainer({ student, teacher, schedules: schedules(), policies: settings });
   assert.equal(teacher.backbone.training, false);
   assert.equal(teacher.dino_head.training, true);
   assert.equal(teacher.ibot_head!.training, true);
@@ -163,15 +175,15 @@ test('BatchNorm heads (head_use_bn): an EMA teacher normalises with batch statis
   [b.global, b.local!].forEach((t) => t.dispose());
   trainer.dispose();
   // Distillation: the frozen teacher keeps eval mode everywhere; the student's EMA is not run.
-  const s2 = buildV2Network(vit, bnHeads, 1);
-  const frozen = buildV2Network(vit, bnHeads, 2);
-  const ema = buildV2Network(vit, bnHeads, 1);
-  const d = new Dinov2Trainer({ student: s2, teacher: frozen, ema, schedules: schedules(), settings });
+  const s2 = buildNetwork(vit, { recipe: 'dinov2', ...bnHeads }, 1);
+  const frozen = buildNetwork(vit, { recipe: 'dinov2', ...bnHeads }, 2);
+  const ema = buildNetwork(vit, { recipe: 'dinov2', ...bnHeads }, 1);
+  const d = new SSLTrainer({ student: s2, teacher: frozen, ema, schedules: schedules(), policies: settings });
   assert.equal(frozen.dino_head.training, false);
   d.dispose();
   // The config key: off in the official defaults, on in the MNIST presets (they collapse without it).
-  assert.equal(resolveV2Config(null, []).dino.head_use_bn, false);
-  const tiny = resolveV2Config('mnist-tiny', []);
+  assert.equal(resolveConfig({ recipe: 'dinov2' }).dino.head_use_bn, false);
+  const tiny = resolveConfig({ preset: 'mnist-tiny' });
   assert.ok(tiny.dino.head_use_bn && tiny.ibot.head_use_bn && tiny.ibot.separate_head);
 });
 
@@ -179,7 +191,7 @@ test('masks go to the student global crops only; teacher and local crops are unm
   const student = tinyNet(0, 0, {}, true);
   const teacher = tinyNet(0, 0, {}, true);
   const calls: { who: string; images: number; masked: number | null }[] = [];
-  const spy = (who: string, net: V2Network) => {
+  const spy = (who: string, net: SSLNetwork) => {
     const orig = net.backbone.forwardFeatures.bind(net.backbone);
     net.backbone.forwardFeatures = (x: Tensor, masks?: Tensor | null) => {
       calls.push({ who, images: x.shape[0]!, masked: masks ? tf.tidy(() => tf.sum(masks).dataSync()[0]!) : null });
@@ -188,10 +200,10 @@ test('masks go to the student global crops only; teacher and local crops are unm
   };
   spy('student', student);
   spy('teacher', teacher);
-  const trainer = new Dinov2Trainer({ student, teacher, schedules: schedules(), settings: { ...settings, centering: 'sinkhorn_knopp' } });
+  const trainer = new SSLTrainer({ student, teacher, schedules: schedules(), policies: { ...settings, centering: 'sinkhorn_knopp' } });
   const b = batch(4, 3);
   const r = trainer.step(b, 0);
-  const M = b.masks.nMaskedPatches;
+  const M = b.masks!.nMaskedPatches;
   assert.ok(M > 0 && Number.isFinite(r.loss) && r.grad_norm_ibot_head! > 0);
   assert.deepEqual(calls, [
     { who: 'teacher', images: 8, masked: null },
@@ -206,7 +218,7 @@ test('distillation step: frozen wider teacher (patch 4), narrower student (patch
   const teacher = tinyNet(0, 5, { embedDim: 32, numHeads: 4 });
   const student = tinyNet(0, 1, { embedDim: 16, patchSize: 8, imgSize: 32 });
   const ema = tinyNet(0, 1, { embedDim: 16, patchSize: 8, imgSize: 32 });
-  const trainer = new Dinov2Trainer({ student, teacher, ema, schedules: schedules(), settings });
+  const trainer = new SSLTrainer({ student, teacher, ema, schedules: schedules(), policies: settings });
   trainer.syncEmaFromStudent();
   const tBefore = [...trainer.teacherParams].map(([n, v]) => [n, v.dataSync().slice()] as const);
   const b = batch(3, 4);
@@ -227,8 +239,13 @@ test('distillation step: frozen wider teacher (patch 4), narrower student (patch
   trainer.dispose();
 });
 
-test('YAML subset + official config layering: vitl14-style overrides, sqrt lr scaling, unknown keys rejected', () => {
-  const y = parseYamlSubset(`
+test('official YAML configs (the yaml package) + config layering: vitl14-style overrides, sqrt lr scaling, unknown keys rejected', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dinots-yaml-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const y = readConfigFile(file('vitl14.yaml', `
 dino:
   head_n_prototypes: 131072   # comment
 ibot:
@@ -253,22 +270,25 @@ crops:
   local_crops_size: 98
 compute_precision:
   grad_scaler: true
-`);
+`));
   assert.deepEqual((y.ibot as Record<string, unknown>).mask_ratio_min_max, [0.1, 0.5]);
-  const cfg = resolveV2Config(null, [y]);
+  const cfg = resolveConfig({ recipe: 'dinov2', layers: [y] });
   assert.equal(cfg.dino.head_n_prototypes, 131072);
   assert.equal(cfg.ibot.separate_head, true);
   assert.equal(cfg.train.centering, 'sinkhorn_knopp');
   assert.equal(cfg.student.layerscale, 1e-5);
   assert.equal(cfg.dino.koleo_loss_weight, 0.1); // default kept
   assert.ok(Math.abs(cfg.optim.lr - 2e-4 * Math.sqrt(32 / 1024)) < 1e-15);
-  assert.throws(() => resolveV2Config(null, [{ optim: { base_lrr: 1 } }]), /unknown key 'optim.base_lrr'/);
-  assert.throws(() => parseYamlSubset('a:\n  b: &x 1\n'), /anchors/);
+  assert.throws(() => resolveConfig({ recipe: 'dinov2', layers: [{ optim: { base_lrr: 1 } }] }), /unknown key 'optim.base_lrr'/);
+  // The whole YAML language (anchors included, which the former hand-written subset refused); broken YAML is an
+  // error naming the file.
+  assert.deepEqual(readConfigFile(file('anchors.yaml', 'a: &x 1\nb: *x\n')), { a: 1, b: 1 });
+  assert.throws(() => readConfigFile(file('bad.yaml', 'a:\n  - 1\n  b: 2\n')), /--config .*bad\.yaml/);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('CLI layers: v1-style run flags (--knn_train_size, ...) reach the v2 run settings; --set wins', () => {
-  const layers = v2LayersFromCli({ knn_train_size: 500, knn_evals: 0, minutes: 2, set: ['run.knn_test_size=50', 'run.knn_evals=3'] }, 'cpu');
-  const cfg = resolveV2Config('mnist-tiny', layers);
+  const cfg = resolveConfig(trainConfigSource({ recipe: 'dinov2', preset: 'mnist-tiny', knn_train_size: 500, knn_evals: 0, minutes: 2, set: ['run.knn_test_size=50', 'run.knn_evals=3'] }, 'cpu'));
   assert.equal(cfg.run.knn_train_size, 500);
   assert.equal(cfg.run.knn_test_size, 50);
   assert.equal(cfg.run.knn_evals, 3);
@@ -278,7 +298,7 @@ test('CLI layers: v1-style run flags (--knn_train_size, ...) reach the v2 run se
 
 test('resume: 2 steps + resume for 2 more gives the same losses as 4 steps straight (run folder machinery)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dinots-v2-'));
-  const layers = [{
+  const layers: ConfigLayer[] = [{
     ...heads,
     train: { batch_size_per_gpu: 8, OFFICIAL_EPOCH_LENGTH: 2 },
     student: { arch: 'vit_pico', patch_size: 4, drop_path_rate: 0.2 },
@@ -290,14 +310,14 @@ test('resume: 2 steps + resume for 2 more gives the same losses as 4 steps strai
   const quiet = { progress: false, log: () => {}, handleSigint: false };
   try {
     const logA: string[] = [];
-    const a = await trainDinov2Run(null, layers, { out: join(dir, 'a'), ...quiet, log: (m: string) => logA.push(m) });
+    const a = await trainRun({ recipe: 'dinov2', layers }, { out: join(dir, 'a'), ...quiet, log: (m: string) => logA.push(m) });
     assert.equal(a.status, 'done');
     assert.ok(!logA.some((l) => /collapsed/.test(l)), logA.join('\n'));
     disposeRunNetworks(a.nets);
-    const b1 = await trainDinov2Run(null, layers, { out: join(dir, 'b'), stopAfter: 2, ...quiet });
+    const b1 = await trainRun({ recipe: 'dinov2', layers }, { out: join(dir, 'b'), stopAfter: 2, ...quiet });
     assert.equal(b1.status, 'interrupted');
     disposeRunNetworks(b1.nets);
-    const b2 = await trainDinov2Run(null, [], { out: join(dir, 'b'), resume: true, ...quiet });
+    const b2 = await trainRun({}, { out: join(dir, 'b'), resume: true, ...quiet });
     assert.equal(b2.status, 'done');
     disposeRunNetworks(b2.nets);
     const losses = (p: string) => readFileSync(join(dir, p, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
@@ -308,13 +328,13 @@ test('resume: 2 steps + resume for 2 more gives the same losses as 4 steps strai
     // A teacher temperature of 100 makes the targets uniform: the run says it has collapsed and how to fix it.
     const logC: string[] = [];
     const hot = { ...layers[0], teacher: { warmup_teacher_temp: 100, teacher_temp: 100, warmup_teacher_temp_epochs: 1 } };
-    const c = await trainDinov2Run(null, [hot], { out: join(dir, 'c'), ...quiet, log: (m: string) => logC.push(m) });
+    const c = await trainRun({ recipe: 'dinov2', layers: [hot] }, { out: join(dir, 'c'), ...quiet, log: (m: string) => logC.push(m) });
     disposeRunNetworks(c.nets);
     assert.ok(logC.some((l) => /training has collapsed.*head_use_bn/.test(l)), logC.join('\n'));
 
     // Distillation from that run folder (trained heads and centers) into a student of another width and patch size.
-    const d = await distillRun(null, [{ ...layers[0], student: { arch: 'vit_pico', patch_size: 8 }, optim: { epochs: 1, warmup_epochs: 0 }, crops: { ...layers[0]!.crops, local_crops_size: 16 } }],
-      { teacher: join(dir, 'a'), masking: false }, { out: join(dir, 'd'), ...quiet });
+    const student = { ...layers[0], student: { arch: 'vit_pico', patch_size: 8 }, optim: { epochs: 1, warmup_epochs: 0 }, crops: { ...(layers[0]!.crops as ConfigLayer), local_crops_size: 16 } };
+    const d = await trainRun({ recipe: 'dinov2', layers: [DISTILL_DEFAULTS, student, { distill: { teacher: join(dir, 'a'), masking: false } }] }, { out: join(dir, 'd'), ...quiet });
     assert.equal(d.status, 'done');
     assert.equal(d.nets.student.backbone.config.patchSize, 8);
     assert.equal(d.nets.student.dino_head.lastLayer.weightV.shape[0], 32); // the teacher head's prototypes

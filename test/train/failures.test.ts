@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { disposeNetworks, trainRun } from '../../src/train/run.js';
+import { disposeRunNetworks, trainRun } from '../../src/train/run.js';
 import { loadTrainCheckpoint } from '../../src/train/run_checkpoint.js';
 import { TINY } from './tiny.js';
 
@@ -17,8 +17,8 @@ test('a non-finite loss stops the run with a message and keeps the last good che
   try {
     const lines: string[] = [];
     // One batch per epoch, so a checkpoint is written after every step; an absurd lr blows the weights up at once.
-    const r = await trainRun({ ...TINY, data: 'mnist:train:8', epochs: 5, lr: 1e37, clip_grad: 0 }, { out: dir, ...quiet, log: (s) => lines.push(s) });
-    disposeNetworks(r.networks);
+    const r = await trainRun({ layers: [{ ...TINY, data: 'mnist:train:8', epochs: 5, lr: 1e37, clip_grad: 0 }] }, { out: dir, ...quiet, log: (s) => lines.push(s) });
+    disposeRunNetworks(r.nets);
     assert.equal(r.status, 'nan');
     assert.match(r.message!, /loss is (NaN|-?Infinity) at iteration \d+: stopping training \(the last good checkpoint is kept\)/);
     assert.ok(lines.some((l) => l.includes('stopping training')), 'the message is printed');
@@ -43,8 +43,8 @@ test('a folder with unreadable files trains and reports them', async () => {
     writeFileSync(join(data, 'a', 'broken.jpg'), Buffer.from('this is not a jpeg'));
     writeFileSync(join(data, 'b', 'empty.png'), Buffer.alloc(0));
     const lines: string[] = [];
-    const r = await trainRun({ ...TINY, data, batch_size_per_gpu: 4, epochs: 1 }, { out: join(dir, 'run'), ...quiet, log: (s) => lines.push(s) });
-    disposeNetworks(r.networks);
+    const r = await trainRun({ layers: [{ ...TINY, data, batch_size_per_gpu: 4, epochs: 1 }] }, { out: join(dir, 'run'), ...quiet, log: (s) => lines.push(s) });
+    disposeRunNetworks(r.nets);
     assert.equal(r.status, 'done');
     assert.equal(r.datasetSize, 14);
     assert.equal(r.iteration, 3);

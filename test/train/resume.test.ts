@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../../src/checkpoint/safetensors.js';
-import { disposeNetworks, trainRun } from '../../src/train/run.js';
+import { disposeRunNetworks, trainRun } from '../../src/train/run.js';
 import { TINY } from './tiny.js';
 
 const quiet = { progress: false, log: () => {}, handleSigint: false };
@@ -15,18 +15,18 @@ const losses = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
 test('an interrupted and resumed run repeats the uninterrupted loss sequence exactly', async () => {
   const root = mkdtempSync(join(tmpdir(), 'dinots-resume-'));
   try {
-    const cfg = { ...TINY, epochs: 2 }; // 6 iterations per epoch: the interruption is mid-epoch, the run crosses an epoch
+    const cfg = { layers: [{ ...TINY, epochs: 2 }] }; // 6 iterations per epoch: the interruption is mid-epoch, the run crosses an epoch
     const a = await trainRun(cfg, { out: join(root, 'a'), ...quiet });
-    disposeNetworks(a.networks);
+    disposeRunNetworks(a.nets);
     assert.equal(a.status, 'done');
     assert.equal(a.iteration, 12);
 
     const b1 = await trainRun(cfg, { out: join(root, 'b'), stopAfter: 3, ...quiet });
-    disposeNetworks(b1.networks);
+    disposeRunNetworks(b1.nets);
     assert.equal(b1.status, 'interrupted');
     assert.equal(b1.iteration, 3);
     const b2 = await trainRun({}, { out: join(root, 'b'), resume: true, ...quiet });
-    disposeNetworks(b2.networks);
+    disposeRunNetworks(b2.nets);
     assert.equal(b2.status, 'done');
 
     const la = losses(join(root, 'a'));

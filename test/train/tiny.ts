@@ -1,7 +1,8 @@
 // A tiny DINO run config for tests: 1-2 blocks of width 16 on 8 px crops of a few MNIST digits (cpu backend, seconds).
-import type { TrainConfig } from '../../src/train/config.js';
+// A config layer in main_dino.py's flat names (aliases of the nested keys) over the dino recipe.
+import type { ConfigLayer } from '../../src/train/config_layers.js';
 
-export const TINY: Partial<TrainConfig> = {
+export const TINY: ConfigLayer = {
   data: 'mnist:train:48',
   minutes: null,
   epochs: 1,

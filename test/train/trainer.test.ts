@@ -1,48 +1,59 @@
-// DinoTrainer: multi-crop grouping, flat tensor count over steps, teacher EMA direction, NaN handling.
+// SSLTrainer with the DINO recipe: crops grouped by resolution, flat tensor count over steps, teacher EMA direction,
+// NaN handling; and the time planner's step estimate.
 import { test } from 'node:test';
-import { plannedStepSeconds } from '../../src/train/run_common.js';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../src/backend/select.js';
-import { tf } from '../../src/backend/tf.js';
-import { DINOLoss } from '../../src/ssl/dino_loss.js';
-import { resolveConfig } from '../../src/train/run.js';
-import { DinoTrainer, NonFiniteLossError } from '../../src/train/dino_trainer.js';
-import { sameResolutionRuns } from '../../src/train/multicrop.js';
-import { buildNetworks, disposeNetworks } from '../../src/train/networks.js';
+import { tf, type Tensor } from '../../src/backend/tf.js';
+import { resolveConfig } from '../../src/train/config_layers.js';
+import { buildNetworks, disposeNetwork } from '../../src/train/networks.js';
+import { frozenSchedules } from '../../src/train/plan.js';
+import { plannedStepSeconds } from '../../src/train/run_loop.js';
+import { NonFiniteLossError, SSLTrainer, trainerPolicies, type SSLBatch } from '../../src/train/trainer.js';
 import { TINY } from './tiny.js';
 
 await initBackend('cpu');
 
 function setup() {
-  const cfg = resolveConfig(TINY);
+  const cfg = resolveConfig({ layers: [TINY] });
   const nets = buildNetworks(cfg);
-  const loss = new DINOLoss({ outDim: cfg.out_dim, ncrops: 4, warmupTeacherTemp: 0.04, teacherTemp: 0.04, warmupTeacherTempEpochs: 0, nepochs: 1 });
-  const n = 10;
-  const trainer = new DinoTrainer({
-    student: nets.student, teacher: nets.teacher, loss, clipGrad: 3, freezeLastLayer: 0,
-    schedules: { lr: new Float64Array(n).fill(1e-2), wd: new Float64Array(n).fill(0.04), momentum: new Float64Array(n).fill(0.9) },
+  const c = (v: number) => ({ at: () => v });
+  const trainer = new SSLTrainer({
+    student: nets.student, teacher: nets.teacher, policies: { ...trainerPolicies(cfg), clipGrad: 3 },
+    schedules: { ...frozenSchedules(0.04), lr: c(1e-2), lastLayerLr: c(1e-2), wd: c(0.04), momentum: c(0.9) },
   });
-  trainer.syncTeacherFromStudent();
-  const crops = [8, 8, 4, 4].map((s, i) => tf.randomNormal([2, 3, s, s], 0, 1, 'float32', i));
-  return { nets, loss, trainer, crops };
+  trainer.syncEmaFromStudent();
+  // 2 images: the global crops [g1; g2] at 8 px, the 2 local crops [l1; l2] at 4 px.
+  const batch: SSLBatch = { global: tf.randomNormal([4, 3, 8, 8], 0, 1, 'float32', 0), local: tf.randomNormal([4, 3, 4, 4], 0, 1, 'float32', 1), nLocal: 2, masks: null };
+  const crops = [batch.global, batch.local!];
+  return { nets, trainer, batch, crops, dispose: () => [nets.student, nets.teacher].forEach(disposeNetwork) };
 }
 
-test('same-resolution crops are grouped in consecutive runs', () => {
-  const t = (s: number) => tf.zeros([1, 3, s, s]);
-  const crops = [t(8), t(8), t(4), t(4), t(4), t(8)];
-  assert.deepEqual(sameResolutionRuns(crops), [[0, 2], [2, 5], [5, 6]]);
+test('same-resolution crops go through the backbone together: teacher [g1; g2]; student [g1; g2], then the locals', () => {
+  const { trainer, batch, crops, nets, dispose } = setup();
+  const calls: string[] = [];
+  for (const [who, net] of [['teacher', nets.teacher], ['student', nets.student]] as const) {
+    const orig = net.backbone.forwardFeatures.bind(net.backbone);
+    net.backbone.forwardFeatures = (x: Tensor, masks?: Tensor | null) => {
+      calls.push(`${who} ${x.shape.join('x')}${masks ? ' masked' : ''}`);
+      return orig(x, masks);
+    };
+  }
+  trainer.step(batch, 0);
+  assert.deepEqual(calls, ['teacher 4x3x8x8', 'student 4x3x8x8', 'student 4x3x4x4']);
   tf.dispose(crops);
+  trainer.dispose();
+  dispose();
 });
 
 test('steps keep the tensor count flat, train the student and move the teacher towards it', () => {
-  const { nets, loss, trainer, crops } = setup();
+  const { trainer, batch, crops, dispose } = setup();
   const name = 'backbone.blocks.0.attn.qkv.weight';
   const s0 = trainer.studentParams.get(name)!.dataSync().slice();
   const t0 = trainer.teacherParams.get(name)!.dataSync().slice();
-  trainer.step(crops, 0, 0);
-  trainer.step(crops, 1, 0); // optimizer state exists from here on
+  trainer.step(batch, 0);
+  trainer.step(batch, 1); // optimizer state exists from here on
   const count = tf.memory().numTensors;
-  for (let i = 2; i < 5; i++) trainer.step(crops, i, 0);
+  for (let i = 2; i < 5; i++) trainer.step(batch, i);
   assert.equal(tf.memory().numTensors, count, 'no tensor leaks per step');
   const s1 = trainer.studentParams.get(name)!.dataSync();
   const t1 = trainer.teacherParams.get(name)!.dataSync();
@@ -53,23 +64,22 @@ test('steps keep the tensor count flat, train the student and move the teacher t
   }
   assert.ok(ds > 0 && dt > 0 && dt < ds, `student moved ${ds}, teacher (EMA, momentum 0.9) ${dt}`);
   tf.dispose(crops);
-  trainer.optimizer.dispose();
-  loss.dispose();
-  disposeNetworks(nets);
+  trainer.dispose();
+  dispose();
 });
 
 test('a NaN loss throws NonFiniteLossError and leaves the parameters untouched', () => {
-  const { nets, loss, trainer, crops } = setup();
+  const { trainer, batch, crops, dispose } = setup();
   const bad = crops.map((c) => tf.mul(c, NaN));
+  const badBatch: SSLBatch = { ...batch, global: bad[0]!, local: bad[1]! };
   const before = [...trainer.studentParams.values()].map((v) => v.dataSync().slice());
   const count = tf.memory().numTensors;
-  assert.throws(() => trainer.step(bad, 0, 0), (e: unknown) => e instanceof NonFiniteLossError && /loss is NaN at iteration 0/.test(e.message));
+  assert.throws(() => trainer.step(badBatch, 0), (e: unknown) => e instanceof NonFiniteLossError && /loss is NaN at iteration 0/.test(e.message));
   assert.equal(tf.memory().numTensors, count, 'nothing leaks on the error path');
   [...trainer.studentParams.values()].forEach((v, i) => assert.deepEqual(v.dataSync(), before[i]));
   tf.dispose([...crops, ...bad]);
-  trainer.optimizer.dispose();
-  loss.dispose();
-  disposeNetworks(nets);
+  trainer.dispose();
+  dispose();
 });
 
 test('time planning: the median probe step after the warm-up, plus 5%, is robust to one outlier', () => {

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { clsAttentionMaps, jaccard, massThresholdMask, meanMap } from '../../eval/attention.js';
-import { collectImages, defaultPictureSize, modelFor, modelInput, pictureCommandOptions, slug, startBackend, viewScale } from '../../eval/cli_common.js';
+import { collectImages, defaultPictureSize, modelFor, modelInput, pictureCommandOptions, slug, startBackend, viewScale } from '../common.js';
 import { blend, chwToImage, colorize, grid, maskOverlay, readImageRGB, resizeImageNearest, resizeNearest, writeHtmlPage, writePng, type HtmlSection } from '../../eval/pictures.js';
 
 const MASK_COLORS: [number, number, number][] = [

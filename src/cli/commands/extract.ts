@@ -1,7 +1,8 @@
 // `dinots extract`: features of a dataset into a folder (safetensors + Arrow IPC + meta.json), resumable.
 import type { Command } from 'commander';
 import { parseDatasetSpec } from '../../data/datasets.js';
-import { progressBar, positiveInt, startBackend, modelFor } from '../../eval/cli_common.js';
+import { progressBar, startBackend, modelFor } from '../common.js';
+import { positiveInt } from '../parsers.js';
 import { extractFeatures } from '../../eval/extract.js';
 import { parseFeatureKind } from '../../eval/features.js';
 

@@ -1,6 +1,7 @@
 // `dinots knn`: the official weighted k-NN evaluation (dino eval_knn.py / dinov2 eval/knn.py).
 import type { Command } from 'commander';
-import { featuresFor, intList, modelFor, positiveFloat, positiveInt, startBackend } from '../../eval/cli_common.js';
+import { featuresFor, modelFor, startBackend } from '../common.js';
+import { intList, positiveFloat, positiveInt } from '../parsers.js';
 import { parseFeatureKind } from '../../eval/features.js';
 import { knnEvaluate, knnFewShot, DEFAULT_KS } from '../../eval/knn.js';
 

@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { featuresFor, intList, modelFor, positiveInt, startBackend } from '../../eval/cli_common.js';
+import { featuresFor, modelFor, startBackend } from '../common.js';
+import { intList, positiveInt } from '../parsers.js';
 import type { FeatureSet } from '../../eval/extract.js';
 import { accuracy, headLogits, loadLinearHead, saveLinearHead, trainLinearProbes, DINOV2_LEARNING_RATES } from '../../eval/linear.js';
 

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { collectImages, defaultPictureSize, imageSizeOption, modelFor, modelInput, positiveInt, startBackend } from '../../eval/cli_common.js';
+import { collectImages, defaultPictureSize, imageSizeOption, modelFor, modelInput, startBackend } from '../common.js';
+import { positiveInt } from '../parsers.js';
 import { patchFeatures } from '../../eval/features.js';
 import { mutualNearestNeighbours } from '../../eval/match.js';
 import { chwToImage, drawCorrespondences, writeHtmlPage } from '../../eval/pictures.js';

@@ -2,7 +2,7 @@
 // foreground, three more components as RGB on it (the DINOv2 README picture). One PNG per image + index.html.
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { collectImages, defaultPictureSize, modelFor, modelInput, pictureCommandOptions, slug, startBackend, viewScale } from '../../eval/cli_common.js';
+import { collectImages, defaultPictureSize, modelFor, modelInput, pictureCommandOptions, slug, startBackend, viewScale } from '../common.js';
 import { patchFeatures } from '../../eval/features.js';
 import { patchPca } from '../../eval/pca.js';
 import { chwToImage, colorize, grid, resizeImageNearest, resizeNearest, writeHtmlPage, writePng, type HtmlSection, type RGBImage } from '../../eval/pictures.js';

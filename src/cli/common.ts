@@ -1,5 +1,5 @@
-// Shared bits of the evaluation commands: backend start-up, option parsing, progress bars, loading features either
-// from a dataset (through the model) or from a folder written by `dinots extract`.
+// Shared bits of the evaluation commands: backend start-up, progress bars, loading features either from a dataset
+// (through the model) or from a folder written by `dinots extract`, and the picture commands' options.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,35 +11,14 @@ import { decodeImage } from '../data/decode.js';
 import { nativeAspectTransform } from '../data/eval_transform.js';
 import type { ChwImage, RgbImage } from '../data/image.js';
 import type { VisionTransformer } from '../models/vit.js';
-import { extractFeatures, readFeatureSet, type ExtractOptions, type FeatureSet } from './extract.js';
-import { loadEvalModel, type EvalModel } from './model.js';
+import { extractFeatures, readFeatureSet, type ExtractOptions, type FeatureSet } from '../eval/extract.js';
+import { loadEvalModel, type EvalModel } from '../eval/model.js';
+import { positiveInt } from './parsers.js';
 
 export async function startBackend(cmd: Command): Promise<BackendName> {
   let root = cmd;
   while (root.parent) root = root.parent;
   return initBackend((root.opts().backend as BackendName | 'auto' | undefined) ?? 'auto');
-}
-
-export function intList(v: string, what: string): number[] {
-  const out = v.split(',').map((s) => Number(s.trim()));
-  if (out.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`${what} '${v}': expected positive integers separated by commas`);
-  return out;
-}
-
-export function positiveInt(what: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${what} '${v}': expected a positive integer`);
-    return n;
-  };
-}
-
-export function positiveFloat(what: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${what} '${v}': expected a positive number`);
-    return n;
-  };
 }
 
 /** A progress bar on stderr (silent when stderr is not a terminal, except for a final line). */

@@ -1,5 +1,5 @@
-// The run machinery both recipes share (run.ts for DINO v1, dinov2_run.ts for DINOv2 and distillation): the run
-// folder, progress bookkeeping, batches from any iteration on, Ctrl-C handling, the k-NN monitor and the final export.
+// The step loop of a run (run.ts) and its pieces: the run folder, progress bookkeeping, batches from any iteration on,
+// Ctrl-C handling, the k-NN monitor and the final export.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveSafetensors } from '../checkpoint/index.js';
@@ -7,9 +7,9 @@ import { savePth } from '../checkpoint/pth_write.js';
 import { parseDatasetSpec } from '../data/datasets.js';
 import type { MultiCropBatch, MultiCropLoader } from '../data/loader.js';
 import type { VisionTransformer } from '../models/vit.js';
-import { NonFiniteLossError } from './dino_trainer.js';
 import { features, knnScore, prepareKnnSplit, rawPixelKnn, type KnnSplit } from './knn_monitor.js';
-import type { RunSettings } from './run_settings.js';
+import type { RunSettings } from './config.js';
+import { NonFiniteLossError } from './trainer.js';
 import { CHECKPOINT_FILE, type TrainProgress } from './run_checkpoint.js';
 
 export interface KnnPoint {
@@ -20,10 +20,12 @@ export interface KnnPoint {
 
 export type Log = (line: string) => void;
 
-/** How a run is driven (both recipes). */
+/** How a run is driven. */
 export interface RunOptions {
   out: string;
   resume?: boolean;
+  /** The one setting a resumed run may change (run.backend); default: the saved one. */
+  backend?: string;
   /** Stop (as on SIGINT: save, return 'interrupted') after this many iterations of this process. For tests. */
   stopAfter?: number;
   /** Skip the k-NN evaluations (tests). */
@@ -51,13 +53,6 @@ export function readRunFolderConfig(out: string): Record<string, unknown> {
   const p = join(out, 'config.json');
   if (!existsSync(p)) throw new Error(`--resume: ${out} has no config.json (is it a run folder?)`);
   return JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
-}
-
-/** Reads a run folder's config.json; its `recipe` must match. */
-export function readRunConfig(out: string, recipe: string): Record<string, unknown> {
-  const j = readRunFolderConfig(out);
-  if (j.recipe !== recipe) throw new Error(`--resume: ${out} is a '${String(j.recipe ?? 'dino')}' run, not '${recipe}'; resume it with the command that started it`);
-  return j;
 }
 
 /** The progress of a run that has not started. */
