@@ -9,6 +9,7 @@
 // main_dino.py's flat argument names are aliases of these keys. validateConfig checks the result once.
 import { archSizes, dinoConfig, dinov2Config, namedConfig, OFFICIAL_ARCHS, type ViTConfig } from '../models/config.js';
 import { posEmbedInterpolationOf } from '../models/official_config.js';
+import type { ScheduleConfig } from '../ssl/schedules.js';
 
 export type RecipeName = 'dino' | 'dinov2';
 
@@ -80,12 +81,8 @@ export interface SSLConfig {
     interpolate_antialias: boolean;
     interpolate_offset: number;
   };
-  teacher: {
-    momentum_teacher: number;
-    final_momentum_teacher: number;
-    warmup_teacher_temp: number;
-    teacher_temp: number;
-    warmup_teacher_temp_epochs: number;
+  /** momentum_teacher, final_momentum_teacher, warmup_teacher_temp, teacher_temp, warmup_teacher_temp_epochs (official). */
+  teacher: ScheduleConfig['teacher'] & {
     /** Time-planned runs: the warm-up as a fraction of the planned steps (null = warmup_teacher_temp_epochs). */
     warmup_teacher_temp_fraction: number | null;
     /** Temperature steps once per epoch (v1's DINOLoss) or moves every iteration (v2). */

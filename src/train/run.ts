@@ -24,15 +24,15 @@ import { Rng } from '../util/rng.js';
 import { backboneConfig, type SSLConfig } from './config.js';
 import { resolveConfig, type ConfigLayer, type ConfigSource } from './config_layers.js';
 import { distillNetworks } from './distill.js';
-import { features, knnScore, prepareKnnSplit } from './knn_monitor.js';
+import { KnnMonitor, features, knnScore, prepareKnnSplit, type KnnPoint } from './knn_monitor.js';
 import { atLogK } from './monitors.js';
 import { buildNetworks, disposeNetwork, loadNetworkState, networkState, parameterCount, type SSLNetwork } from './networks.js';
 import { buildSchedules, frozenSchedules, planRun, type Plan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
-  KnnMonitor, appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
-  runSteps, stderrLog, CALIBRATION_STEPS, plannedStepSeconds, type KnnPoint, type RunOptions,
+  appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
+  runSteps, stderrLog, CALIBRATION_STEPS, plannedStepSeconds, type RunOptions,
 } from './run_loop.js';
 import { writeRunOutputs } from './run_summary.js';
 import { SSLTrainer, trainerPolicies, type SSLBatch, type StepResult } from './trainer.js';

@@ -1,22 +1,15 @@
 // The step loop of a run (run.ts) and its pieces: the run folder, progress bookkeeping, batches from any iteration on,
-// Ctrl-C handling, the k-NN monitor and the final export.
+// Ctrl-C handling and the final export.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveSafetensors } from '../checkpoint/index.js';
 import { savePth } from '../checkpoint/pth_write.js';
-import { parseDatasetSpec } from '../data/datasets.js';
 import type { MultiCropBatch, MultiCropLoader } from '../data/loader.js';
 import type { VisionTransformer } from '../models/vit.js';
-import { features, knnScore, prepareKnnSplit, rawPixelKnn, type KnnSplit } from './knn_monitor.js';
+import type { KnnMonitor } from './knn_monitor.js';
 import type { RunSettings } from './config.js';
 import { NonFiniteLossError } from './trainer.js';
 import { CHECKPOINT_FILE, type TrainProgress } from './run_checkpoint.js';
-
-export interface KnnPoint {
-  iteration: number;
-  top1: number;
-  top5: number;
-}
 
 export type Log = (line: string) => void;
 
@@ -116,68 +109,6 @@ export function watchSigint(log: Log, enabled: boolean): { requested: () => bool
   };
   if (enabled) process.on('SIGINT', onSigint);
   return { requested: () => stop, release: () => void (enabled && process.off('SIGINT', onSigint)) };
-}
-
-/**
- * k-NN top-1/top-5 of a backbone's CLS features at a few points of the run: the bank and queries are prepared once,
- * evaluated at iteration 0, `knn_evals` evenly spaced points and the end; results go to knn.jsonl and the progress.
- */
-export class KnnMonitor {
-  readonly history: KnnPoint[];
-  rawPixels: { top1: number; top5: number } | null;
-  train: KnnSplit | null = null;
-  test: KnnSplit | null = null;
-  private readonly points: Set<number>;
-
-  constructor(
-    private readonly settings: RunSettings,
-    private readonly seed: number,
-    private readonly cropSize: number,
-    private readonly out: string,
-    private readonly total: number,
-    progress: TrainProgress,
-    private readonly log: Log,
-  ) {
-    this.history = (progress.knn as KnnPoint[] | undefined) ?? [];
-    this.rawPixels = (progress.knn_raw_pixels as KnnMonitor['rawPixels'] | undefined) ?? null;
-    this.points = new Set<number>([0, total]);
-    for (let i = 1; i <= settings.knn_evals; i++) this.points.add(Math.round((i * total) / (settings.knn_evals + 1)));
-  }
-
-  /** Loads the bank and queries (unless skipped or not configured) and scores raw pixels once per run. */
-  async prepare(skip: boolean): Promise<void> {
-    const s = this.settings;
-    if (skip || !s.knn_train || !s.knn_test) return;
-    const t0 = Date.now();
-    const evalTf = { cropSize: this.cropSize, resizeSize: Math.round((this.cropSize * 256) / 224) };
-    this.train = await prepareKnnSplit(await parseDatasetSpec(s.knn_train), s.knn_train_size, this.seed, evalTf);
-    this.test = await prepareKnnSplit(await parseDatasetSpec(s.knn_test), s.knn_test_size, this.seed + 1, evalTf);
-    if (!this.rawPixels) this.rawPixels = rawPixelKnn(this.train, this.test, s.knn_k, s.knn_temperature);
-    this.log(`k-NN: bank ${this.train.labels.length} of ${s.knn_train}, queries ${this.test.labels.length} of ${s.knn_test}; raw pixels top-1 ${this.rawPixels.top1.toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  }
-
-  /** True at the evaluation points inside the run (the end is evaluated after the final save). */
-  due(iteration: number): boolean {
-    return this.points.has(iteration) && iteration !== this.total;
-  }
-
-  /** Scores `backbone` (named `label` in the log) at `iteration`, once per iteration. */
-  evaluate(iteration: number, backbone: VisionTransformer, label: string): void {
-    const { train, test } = this;
-    if (!train || !test || this.history.some((p) => p.iteration === iteration)) return;
-    const { knn_k: k, knn_temperature: T } = this.settings;
-    const t0 = Date.now();
-    const s = knnScore(features(backbone, train, this.cropSize), train.labels, features(backbone, test, this.cropSize), test.labels, k, T);
-    this.history.push({ iteration, ...s });
-    appendJsonLine(this.out, 'knn.jsonl', { iteration, top1: s.top1, top5: s.top5, k, T });
-    this.log(`k-NN (${label} CLS, k=${k}) at iteration ${iteration}: top-1 ${s.top1.toFixed(2)}%, top-5 ${s.top5.toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  }
-
-  /** Puts the history into the progress saved with a checkpoint. */
-  saveInto(progress: TrainProgress): void {
-    progress.knn = this.history;
-    progress.knn_raw_pixels = this.rawPixels;
-  }
 }
 
 /** A backbone under the official key names, as `<name>.pth` (torch.save(state_dict)) and `<name>.safetensors`. */
