@@ -199,16 +199,18 @@ export class SSLTrainer {
     const maskIdx = doIbot ? tf.tensor1d(masks!.maskIndices, 'int32') : null;
 
     // ---- 1. teacher targets (no gradient) ----
+    // Patch tokens only where iBOT needs them: backbone.forward normalises the CLS token alone (the same values as
+    // forwardFeatures' CLS token, for a fraction of the work on small models).
     const targets = tf.tidy(() => {
-      const tOut = teacher.backbone.forwardFeatures(batch.global);
-      const [c1, c2] = tf.split(tOut.clsToken, 2, 0);
+      const tOut = doIbot ? teacher.backbone.forwardFeatures(batch.global) : null;
+      const [c1, c2] = tf.split(tOut ? tOut.clsToken : teacher.backbone.forward(batch.global), 2, 0);
       const cls = tf.concat([c2!, c1!], 0); // matched to the student's [g1; g2]: A ↔ B
       let clsOut: Tensor;
       let patchOut: Tensor | null = null;
       if (doIbot) {
-        const [, N, D] = tOut.patchTokens.shape as [number, number, number];
+        const [, N, D] = tOut!.patchTokens.shape as [number, number, number];
         if (N !== masks!.shape[1]) throw new Error(`the teacher sees ${N} patches per global crop, the masks ${masks!.shape[1]}: the iBOT loss needs matching patch grids`);
-        const masked = tf.gather(tOut.patchTokens.reshape([nGlobalImages * N, D]), maskIdx!);
+        const masked = tf.gather(tOut!.patchTokens.reshape([nGlobalImages * N, D]), maskIdx!);
         if (teacher.ibot_head) {
           clsOut = teacher.dino_head.forward(cls);
           patchOut = teacher.ibot_head.forward(masked);
@@ -242,25 +244,23 @@ export class SSLTrainer {
     const studentMasks = masks && batch.maskStudentInput !== false ? tf.tensor2d(Float32Array.from(masks.data), masks.shape) : null;
     const masksWeight = doIbot ? tf.tensor1d(masks!.masksWeight) : null;
     const { value, grads: byVar } = variableGrads(() => {
-      const g = student.backbone.forwardFeatures(batch.studentGlobal ?? batch.global, studentMasks);
-      const globalCls = g.clsToken;
+      const studentGlobal = batch.studentGlobal ?? batch.global;
+      const g = doIbot || studentMasks ? student.backbone.forwardFeatures(studentGlobal, studentMasks) : null;
+      const globalCls = g ? g.clsToken : student.backbone.forward(studentGlobal);
       const headIn: Tensor[] = [globalCls];
-      if (nLocal > 0) headIn.push(student.backbone.forwardFeatures(batch.local!).clsToken);
+      if (nLocal > 0) headIn.push(student.backbone.forward(batch.local!));
       let maskedPatches: Tensor | null = null;
       if (doIbot) {
-        const [, N, D] = g.patchTokens.shape as [number, number, number];
-        maskedPatches = gatherRows(g.patchTokens.reshape([nGlobalImages * N, D]), maskIdx!);
+        const [, N, D] = g!.patchTokens.shape as [number, number, number];
+        maskedPatches = gatherRows(g!.patchTokens.reshape([nGlobalImages * N, D]), maskIdx!);
         if (!student.ibot_head) headIn.push(maskedPatches);
       }
       const out = student.dino_head.forward(headIn.length === 1 ? headIn[0]! : tf.concat(headIn, 0));
-      let row = 0;
-      const take = (n: number) => {
-        const t = out.slice([row, 0], [n, -1]);
-        row += n;
-        return t;
-      };
-      const globalOut = take(nGlobalImages);
-      const localOut = nLocal > 0 ? take(nLocal * B) : null;
+      // Split, not sliced: a slice's gradient is a pad, slow on the CPU backends at [rows, K].
+      const sharedPatches = doIbot && !student.ibot_head;
+      const pieces = tf.split(out, [nGlobalImages, ...(nLocal > 0 ? [nLocal * B] : []), ...(sharedPatches ? [M] : [])], 0);
+      const globalOut = pieces[0]!;
+      const localOut = nLocal > 0 ? pieces[1]! : null;
       if (capture) studentOutput = tf.keep(localOut ? tf.concat([globalOut, localOut], 0) : globalOut.clone());
       const nTerms = 2 + (p.atLeastOneLocalTerm ? Math.max(2 * nLocal, 1) : 2 * nLocal);
       const teacherChunks = tf.split(targets.clsP, 2, 0);
@@ -284,7 +284,7 @@ export class SSLTrainer {
       }
       let ibot: Tensor = tf.scalar(0);
       if (doIbot) {
-        const sPatch = student.ibot_head ? student.ibot_head.forward(maskedPatches!) : take(M);
+        const sPatch = student.ibot_head ? student.ibot_head.forward(maskedPatches!) : pieces[pieces.length - 1]!;
         ibot = tf.mul(this.ibotLoss.forwardMasked(sPatch, targets.patchP!, masks!, { masksWeight: masksWeight! }), 2 * 0.5);
         total = tf.add(total, tf.mul(ibot, p.ibotLossWeight));
       }

@@ -191,11 +191,17 @@ test('masks go to the student global crops only; teacher and local crops are unm
   const student = tinyNet(0, 0, {}, true);
   const teacher = tinyNet(0, 0, {}, true);
   const calls: { who: string; images: number; masked: number | null }[] = [];
+  // Both ways into the backbone: forwardFeatures (patch tokens, masks) and forward (the CLS token alone).
   const spy = (who: string, net: SSLNetwork) => {
-    const orig = net.backbone.forwardFeatures.bind(net.backbone);
+    const features = net.backbone.forwardFeatures.bind(net.backbone);
+    const cls = net.backbone.forward.bind(net.backbone);
     net.backbone.forwardFeatures = (x: Tensor, masks?: Tensor | null) => {
       calls.push({ who, images: x.shape[0]!, masked: masks ? tf.tidy(() => tf.sum(masks).dataSync()[0]!) : null });
-      return orig(x, masks);
+      return features(x, masks);
+    };
+    net.backbone.forward = (x: Tensor) => {
+      calls.push({ who, images: x.shape[0]!, masked: null });
+      return cls(x);
     };
   };
   spy('student', student);

@@ -32,10 +32,15 @@ test('same-resolution crops go through the backbone together: teacher [g1; g2]; 
   const { trainer, batch, crops, nets, dispose } = setup();
   const calls: string[] = [];
   for (const [who, net] of [['teacher', nets.teacher], ['student', nets.student]] as const) {
-    const orig = net.backbone.forwardFeatures.bind(net.backbone);
+    const features = net.backbone.forwardFeatures.bind(net.backbone);
+    const cls = net.backbone.forward.bind(net.backbone);
     net.backbone.forwardFeatures = (x: Tensor, masks?: Tensor | null) => {
       calls.push(`${who} ${x.shape.join('x')}${masks ? ' masked' : ''}`);
-      return orig(x, masks);
+      return features(x, masks);
+    };
+    net.backbone.forward = (x: Tensor) => {
+      calls.push(`${who} ${x.shape.join('x')}`);
+      return cls(x);
     };
   }
   trainer.step(batch, 0);
