@@ -170,8 +170,8 @@ export function resolveConfig({ recipe, preset = null, layers = [] }: ConfigSour
   const r = recipe ?? p?.recipe ?? layerRecipe ?? 'dino';
   if (!RECIPES[r]) throw new Error(`--recipe '${r}' is unknown: use ${Object.keys(RECIPES).join(' or ')}`);
   let cfg: SSLConfig = structuredClone(RECIPES[r]);
-  if (p) cfg = mergeConfig(cfg, p.layer);
-  for (const raw of layers) {
+  // The preset is a layer like the others (nested keys or flat aliases), first.
+  for (const raw of [...(p ? [p.layer] : []), ...layers]) {
     const layer = expandAliases(raw);
     if (layer.recipe !== undefined && layer.recipe !== r) throw new Error(`config: recipe '${String(layer.recipe)}' does not match --recipe ${r}`);
     checkKeys(layer, cfg as unknown as Record<string, unknown>, '');

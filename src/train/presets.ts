@@ -3,7 +3,9 @@
 //   --recipe dino                   DINO_MNIST on mnist:* data, the `folder` preset on anything else
 //   --recipe dinov2                 the `mnist-tiny` preset on mnist:* data without --config, DINOV2_OFFICIAL otherwise
 //   --preset NAME                   that preset (it names its recipe)
-// To add a preset: add an entry to PRESETS with its recipe and the keys it changes (nested, see config.ts).
+// To add a preset: add an entry to PRESETS with its recipe and the keys it changes, nested (config.ts) or with
+// main_dino.py's flat names (config_layers.ts ALIASES), e.g. 'mnist-wide': { recipe: 'dino', layer: { embed_dim: 96 } }.
+// To change a default of `dinots train`, change the recipe (DINO_MNIST, DINOV2_OFFICIAL) or the preset it picks.
 import type { RecipeName, SSLConfig } from './config.js';
 import type { ConfigLayer } from './config_layers.js';
 
@@ -104,7 +106,7 @@ const MNIST_TINY: ConfigLayer = {
 
 export interface Preset {
   recipe: RecipeName;
-  /** The keys this preset changes, merged over the recipe. */
+  /** The keys this preset changes (nested, or flat aliases), merged over the recipe. */
   layer: ConfigLayer;
 }
 

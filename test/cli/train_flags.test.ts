@@ -8,6 +8,7 @@ import { register } from '../../src/cli/commands/train.js';
 import { OFFICIAL_FLAGS, refuseConfigFlagsOnResume, trainConfigSource } from '../../src/cli/train_options.js';
 import type { SSLConfig } from '../../src/train/config.js';
 import { resolveConfig } from '../../src/train/config_layers.js';
+import { PRESETS } from '../../src/train/presets.js';
 
 /** The options `dinots train ARGS` hands to its action. */
 async function parsedOptions(args: string[]): Promise<Record<string, unknown>> {
@@ -120,4 +121,17 @@ test('refused by name: config flags with --resume, a preset of the other recipe,
   await assert.rejects(resolved(['--recipe', 'dinov3']), /--recipe 'dinov3' is unknown/);
   await assert.rejects(resolved(['--global_crops_scale', '0.3']), /--global_crops_scale expects two numbers/);
   await assert.rejects(resolved(['--recipe', 'dinov2', '--set', 'optim.base_lrr=1']), /unknown key 'optim.base_lrr'/);
+});
+
+test('a preset may use the flat main_dino.py names; a typo in one is an error naming the key', async () => {
+  PRESETS['test-wide'] = { recipe: 'dino', layer: { embed_dim: 96, out_dim: 2048, teacher: { teacher_temp: 0.05 } } };
+  PRESETS['test-typo'] = { recipe: 'dino', layer: { optim: { bas_lr: 1 } } };
+  try {
+    const cfg = await resolved(['--preset', 'test-wide', '--depth', '2']);
+    assert.deepEqual([cfg.recipe, cfg.student.embed_dim, cfg.student.depth, cfg.dino.head_n_prototypes, cfg.teacher.teacher_temp], ['dino', 96, 2, 2048, 0.05]);
+    await assert.rejects(resolved(['--preset', 'test-typo']), /unknown key 'optim.bas_lr'/);
+  } finally {
+    delete PRESETS['test-wide'];
+    delete PRESETS['test-typo'];
+  }
 });
