@@ -43,13 +43,18 @@ export function bool(flag: string): (v: string) => boolean {
   };
 }
 
-/** Two numbers given as `--flag a b` (a variadic option): collects them; the caller checks there are two. */
-export function pair(flag: string): (v: string, prev: number[] | undefined) => number[] {
+/** `count` numbers given as `--flag a b ...` (a variadic option): collects them; the caller checks the count. */
+export function tuple(flag: string, count: number): (v: string, prev: number[] | undefined) => number[] {
   return (v, prev) => {
     const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`${flag} expects two numbers, got '${v}'`);
-    return prev && prev.length < 2 ? [...prev, n] : [n];
+    if (!Number.isFinite(n)) throw new Error(`${flag} expects ${count} numbers, got '${v}'`);
+    return prev && prev.length < count ? [...prev, n] : [n];
   };
+}
+
+/** Two numbers given as `--flag a b`. */
+export function pair(flag: string): (v: string, prev: number[] | undefined) => number[] {
+  return tuple(flag, 2);
 }
 
 /** Comma-separated positive integers ('10,20'). */

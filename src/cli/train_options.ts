@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { ALIASES, dottedOverrides, readConfigFile, type ConfigLayer, type ConfigSource } from '../train/config_layers.js';
 import type { RecipeName } from '../train/config.js';
 import { DISTILL_DEFAULTS, PRESETS, defaultPreset } from '../train/presets.js';
-import { bool, collect, integer, number, pair } from './parsers.js';
+import { bool, collect, integer, number, tuple } from './parsers.js';
 
 type Parser = (v: string, prev?: any) => unknown;
 
@@ -42,18 +42,28 @@ export const OFFICIAL_FLAGS: [string, string, Parser][] = [
   ['global_crop_size', 'global crop side in pixels', integer('--global_crop_size')],
   ['local_crop_size', 'local crop side in pixels', integer('--local_crop_size')],
   ['color_augment', 'colour jitter, grayscale, blur, solarize and flips of the official pipeline (true/false)', bool('--color_augment')],
+  ['flip_p', 'horizontal flip probability (default: the official 0.5; 0 for digits and text)', number('--flip_p')],
+  ['solarize_p', 'solarization probability of the second global crop (default: the official 0.2)', number('--solarize_p')],
+  ['pos_embed_init', 'pos_embed init: trunc_normal (official) or sincos (2-D sine-cosine grid)', String],
+  ['final_eval', 'evaluate on the full --knn-train / --knn-test splits at the end (true/false)', bool('--final_eval')],
   ['warmup_fraction', 'time-planned runs: share of the steps for the lr warm-up', number('--warmup_fraction')],
   ['knn_train_size', 'k-NN bank size (subset of --knn-train)', integer('--knn_train_size')],
   ['knn_test_size', 'k-NN queries (subset of --knn-test)', integer('--knn_test_size')],
   ['knn_evals', 'k-NN evaluations during training besides start and end', integer('--knn_evals')],
   ['checkpoint_minutes', 'minutes between checkpoints', number('--checkpoint_minutes')],
 ];
-const PAIR_FLAGS = ['global_crops_scale', 'local_crops_scale'] as const;
+/** Flags that take several numbers, with their count and help. */
+const TUPLE_FLAGS: [string, number, string][] = [
+  ['global_crops_scale', 2, 'two numbers: scale range of the global crops'],
+  ['local_crops_scale', 2, 'two numbers: scale range of the local crops'],
+  ['blur_p', 3, 'three blur probabilities: first global, second global, local crop (default: the official ones)'],
+  ['blur_sigma', 2, 'two numbers: blur sigma range in pixels (default: the official 0.1 2)'],
+];
 
 /** The options that shape the config, by commander key → the flag as typed (refused with --resume). */
 const CONFIG_OPTIONS: Record<string, string> = {
-  ...Object.fromEntries([...OFFICIAL_FLAGS.map(([n]) => n), ...PAIR_FLAGS].map((n) => [n, `--${n}`])),
-  data: '--data', minutes: '--minutes', knnTrain: '--knn-train', knnTest: '--knn-test', recipe: '--recipe', preset: '--preset',
+  ...Object.fromEntries([...OFFICIAL_FLAGS.map(([n]) => n), ...TUPLE_FLAGS.map(([n]) => n)].map((n) => [n, `--${n}`])),
+  data: '--data', minutes: '--minutes', steps: '--steps', knnTrain: '--knn-train', knnTest: '--knn-test', recipe: '--recipe', preset: '--preset',
   config: '--config', set: '--set', teacher: '--teacher', studentArch: '--student-arch', studentPatchSize: '--student-patch-size', masking: '--masking',
 };
 
@@ -64,6 +74,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--knn-train <spec>', 'labelled k-NN bank (folder with class subfolders, or mnist:train)')
     .option('--knn-test <spec>', 'labelled k-NN queries (folder with class subfolders, or mnist:test)')
     .option('--minutes <m>', 'training time budget; the schedules are planned from a measured step time', number('--minutes'))
+    .option('--steps <n>', 'train exactly this many steps, with the schedules of a time-planned run (the same run on any machine)', integer('--steps'))
     .option('--out <dir>', 'run folder (default runs/<timestamp>)')
     .option('--resume', 'continue the run in --out from its checkpoint (its config.json defines the run)')
     .option('--preset <name>', `config preset (${Object.entries(PRESETS).map(([n, p]) => `${n}: ${p.recipe}`).join(', ')})`)
@@ -73,7 +84,7 @@ export function addRunOptions(cmd: Command): Command {
 
 /** The main_dino.py flags (`dinots train`). */
 export function addOfficialFlags(cmd: Command): Command {
-  for (const k of PAIR_FLAGS) cmd.option(`--${k} <v...>`, `two numbers: scale range of the ${k.split('_')[0]} crops`, pair(`--${k}`));
+  for (const [k, n, help] of TUPLE_FLAGS) cmd.option(`--${k} <v...>`, help, tuple(`--${k}`, n));
   for (const [name, help, parse] of OFFICIAL_FLAGS) cmd.option(`--${name} <v>`, help, parse as (v: string) => unknown);
   return cmd;
 }
@@ -89,17 +100,18 @@ export function refuseConfigFlagsOnResume(o: Record<string, unknown>): void {
 export function flagLayer(o: Record<string, unknown>, backend: string): ConfigLayer {
   const layer: ConfigLayer = { backend };
   for (const [name] of OFFICIAL_FLAGS) if (o[name] !== undefined) layer[name] = o[name] as ConfigLayer[string];
-  for (const k of PAIR_FLAGS) {
+  for (const [k, n] of TUPLE_FLAGS) {
     const v = o[k] as number[] | undefined;
     if (v === undefined) continue;
-    if (v.length !== 2) throw new Error(`--${k} expects two numbers (e.g. --${k} 0.4 1)`);
+    if (v.length !== n) throw new Error(`--${k} expects ${n} numbers, got ${v.length}`);
     layer[k] = v;
   }
   if (o.data !== undefined) layer.data = o.data as string;
   if (o.knnTrain !== undefined) layer.knn_train = o.knnTrain as string;
   if (o.knnTest !== undefined) layer.knn_test = o.knnTest as string;
   if (o.minutes !== undefined) layer.minutes = o.minutes as number;
-  else if (o.epochs !== undefined) layer.minutes = null;
+  else if (o.epochs !== undefined || o.steps !== undefined) layer.minutes = null;
+  if (o.steps !== undefined) layer.steps = o.steps as number;
   for (const k of Object.keys(layer)) if (!ALIASES[k]) throw new Error(`internal: flag '${k}' has no config alias`);
   return layer;
 }
@@ -119,7 +131,7 @@ export function trainConfigSource(o: Record<string, unknown>, backend: string): 
   const recipe = ((o.recipe as string | undefined) ?? presetRecipe ?? 'dino') as RecipeName;
   const data = (o.data as string | undefined) ?? 'mnist:train';
   const preset = (o.preset as string | undefined) ?? defaultPreset(recipe, data, Boolean(o.config));
-  const flags = flagLayer({ ...o, data, minutes: o.minutes ?? (o.epochs !== undefined ? undefined : 10) }, backend);
+  const flags = flagLayer({ ...o, data, minutes: o.minutes ?? (o.epochs !== undefined || o.steps !== undefined ? undefined : 10) }, backend);
   return { recipe, preset, layers: layersOf(o, flags) };
 }
 

@@ -194,6 +194,8 @@ export interface HtmlItem {
 export interface HtmlSection {
   title: string;
   text?: string;
+  /** Markup made by our own code (tables), inserted as it is after the text. */
+  html?: string;
   items: HtmlItem[];
 }
 
@@ -213,7 +215,7 @@ export function writeHtmlPage(path: string, title: string, sections: HtmlSection
             `<figure><img src="${escapeHtml(rel(it.src))}" loading="lazy"><figcaption>${escapeHtml(it.caption ?? '')}</figcaption></figure>`,
         )
         .join('\n');
-      return `<section><h2>${escapeHtml(s.title)}</h2>${s.text ? `<p>${escapeHtml(s.text)}</p>` : ''}<div class="row">${figs}</div></section>`;
+      return `<section><h2>${escapeHtml(s.title)}</h2>${s.text ? `<p>${escapeHtml(s.text)}</p>` : ''}${s.html ?? ''}<div class="row">${figs}</div></section>`;
     })
     .join('\n');
   const html = `<!doctype html>

@@ -5,7 +5,7 @@ import { tf, type Tensor, type Variable } from '../backend/tf.js';
 import { Block } from '../nn/block.js';
 import { ModuleList } from '../nn/containers.js';
 import { swigluHiddenDim } from '../nn/ffn.js';
-import { normal, truncNormal } from '../nn/init.js';
+import { normal, sincos2d, truncNormal } from '../nn/init.js';
 import { Module } from '../nn/module.js';
 import { LayerNorm } from '../nn/norm.js';
 import { PatchEmbed } from '../nn/patch_embed.js';
@@ -42,6 +42,8 @@ export interface IntermediateOptions {
 export interface ViTOptions {
   /** Seed of the parameter init and of the stochastic-depth draws. */
   seed?: number;
+  /** Init of pos_embed: the official trunc_normal(0.02) (default) or a 2-D sine-cosine grid (nn/init.ts sincos2d). */
+  posEmbedInit?: 'trunc_normal' | 'sincos';
 }
 
 export class VisionTransformer extends Module {
@@ -57,7 +59,7 @@ export class VisionTransformer extends Module {
   /** Stream of the stochastic-depth draws (save / restore its state to resume training exactly). */
   readonly dropPathRng: Rng;
 
-  constructor(config: ViTConfig, { seed = 0 }: ViTOptions = {}) {
+  constructor(config: ViTConfig, { seed = 0, posEmbedInit = 'trunc_normal' }: ViTOptions = {}) {
     super();
     validateConfig(config);
     this.config = { ...config };
@@ -69,7 +71,9 @@ export class VisionTransformer extends Module {
     const grid = Math.floor(c.imgSize / c.patchSize);
 
     this.clsToken = this.addParam('cls_token', v2 ? normal(rng, [1, 1, D], 1e-6) : truncNormal(rng, [1, 1, D], 0.02));
-    this.posEmbed = this.addParam('pos_embed', truncNormal(rng, [1, 1 + grid * grid, D], 0.02));
+    const pos = truncNormal(rng, [1, 1 + grid * grid, D], 0.02); // drawn either way: the other inits stay the same
+    if (posEmbedInit === 'sincos') pos.dispose();
+    this.posEmbed = this.addParam('pos_embed', posEmbedInit === 'sincos' ? sincos2d(grid, grid, D) : pos);
     this.registerTokens = c.numRegisterTokens > 0 ? this.addParam('register_tokens', normal(rng, [1, c.numRegisterTokens, D], 1e-6)) : null;
     this.maskToken = v2 ? this.addParam('mask_token', tf.zeros([1, D])) : null;
     this.patchEmbed = this.addModule('patch_embed', new PatchEmbed(c.patchSize, c.inChans, D, !v2, rng));

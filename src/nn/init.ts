@@ -44,3 +44,28 @@ export function torchDefaultBound(fanIn: number): number {
 export function constant(shape: number[], value: number): Tensor {
   return tf.fill(shape, value);
 }
+
+/**
+ * 2-D sine-cosine position embedding [1, 1 + gh·gw, D] (MAE / MoCo v3): a quarter of the channels each for sin and cos
+ * of the column and of the row, frequencies 1/10000^(k/(D/4)); the CLS position is zero. Used as the init of the
+ * learned pos_embed for short runs on small images: every token knows where it is from the first step, where a
+ * trunc_normal(0.02) init leaves position nearly invisible next to the patch embeddings.
+ */
+export function sincos2d(gh: number, gw: number, D: number): Tensor {
+  if (D % 4) throw new Error(`sin-cos position embedding: the width ${D} must be a multiple of 4`);
+  const q = D / 4;
+  const v = new Float32Array((1 + gh * gw) * D);
+  for (let i = 0; i < gh; i++) {
+    for (let j = 0; j < gw; j++) {
+      const row = (1 + i * gw + j) * D;
+      for (let k = 0; k < q; k++) {
+        const om = 1 / 10000 ** (k / q);
+        v[row + k] = Math.sin(j * om);
+        v[row + q + k] = Math.cos(j * om);
+        v[row + 2 * q + k] = Math.sin(i * om);
+        v[row + 3 * q + k] = Math.cos(i * om);
+      }
+    }
+  }
+  return tf.tensor(v, [1, 1 + gh * gw, D]);
+}

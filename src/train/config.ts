@@ -30,12 +30,29 @@ export interface HeadSection {
 export interface RunSettings {
   /** Training images (a dataset spec, see data/datasets.ts). */
   data: string;
-  /** Wall-clock budget in minutes for the training steps; null = train the configured epochs. */
+  /** Wall-clock budget in minutes for the training steps; null = train the configured epochs (or `steps`). */
   minutes: number | null;
+  /** A fixed number of steps, with the schedules of a time-planned run (fractions of the plan): the same run on any
+   * machine. null = by minutes or epochs. */
+  steps: number | null;
   /** Colour jitter / grayscale / blur / solarize of the official pipeline, and flips (off for grayscale digits). */
   color_augment: boolean;
   /** Reproduce the official DINOv2 inverted blur probabilities (reference §2.12). */
   blur_bug_compat: boolean;
+  /**
+   * Overrides of the official pipeline's values (null = the recipe's official value), for data the official
+   * augmentations do not fit: flips and solarization change what a digit or a letter is; blur probabilities per crop
+   * (first global, second global, local) and blur sigma range in pixels (ImageNet's 0.1-2 px is for 224 px crops).
+   */
+  flip_p: number | null;
+  solarize_p: number | null;
+  blur_p: [number, number, number] | null;
+  blur_sigma: [number, number] | null;
+  /**
+   * At the end, evaluate on the full knn_train / knn_test splits: k-NN of teacher and student on CLS and on
+   * CLS + mean-pooled patches, raw pixels the same way, a linear probe, and the attention-object Jaccard (digits).
+   */
+  final_eval: boolean;
   knn_train: string | null;
   knn_test: string | null;
   knn_train_size: number;
@@ -80,6 +97,8 @@ export interface SSLConfig {
     num_register_tokens: number;
     interpolate_antialias: boolean;
     interpolate_offset: number;
+    /** Init of pos_embed: 'trunc_normal' (official) or 'sincos' (a 2-D sine-cosine grid; short runs on small images). */
+    pos_embed_init: 'trunc_normal' | 'sincos';
   };
   /** momentum_teacher, final_momentum_teacher, warmup_teacher_temp, teacher_temp, warmup_teacher_temp_epochs (official). */
   teacher: ScheduleConfig['teacher'] & {
@@ -175,8 +194,11 @@ export function validateConfig(cfg: SSLConfig): void {
   pos(cfg.teacher.teacher_temp, 'teacher.teacher_temp (--teacher_temp)');
   pos(cfg.crops.global_crops_size, 'crops.global_crops_size (--global_crop_size)');
   pos(cfg.crops.local_crops_size, 'crops.local_crops_size (--local_crop_size)');
+  if (cfg.run.minutes !== null && cfg.run.steps !== null) throw new Error('run.minutes (--minutes) and run.steps (--steps) both plan the run: give one');
   if (cfg.run.minutes !== null) pos(cfg.run.minutes, 'run.minutes (--minutes)');
-  else pos(cfg.optim.epochs, 'optim.epochs (--epochs)');
+  else if (cfg.run.steps !== null) {
+    if (!Number.isInteger(cfg.run.steps) || cfg.run.steps < 1) throw new Error(`run.steps (--steps) must be a positive integer, got ${cfg.run.steps}`);
+  } else pos(cfg.optim.epochs, 'optim.epochs (--epochs)');
   if (cfg.train.centering !== 'centering' && cfg.train.centering !== 'sinkhorn_knopp') {
     throw new Error(`train.centering '${cfg.train.centering}' must be centering or sinkhorn_knopp`);
   }
@@ -189,6 +211,15 @@ export function validateConfig(cfg: SSLConfig): void {
   oneOf(cfg.optim.freeze_last_layer_by, 'optim.freeze_last_layer_by', ['gradients', 'lr_schedule']);
   oneOf(cfg.optim.scaling_rule, 'optim.scaling_rule', ['linear_wrt_256', 'sqrt_wrt_1024']);
   oneOf(cfg.optim.param_groups, 'optim.param_groups', ['dino', 'dinov2']);
+  oneOf(cfg.student.pos_embed_init, 'student.pos_embed_init (--pos_embed_init)', ['trunc_normal', 'sincos']);
+  for (const k of ['flip_p', 'solarize_p'] as const) {
+    const v = cfg.run[k];
+    if (v !== null && !(v >= 0 && v <= 1)) throw new Error(`run.${k} (--${k}) must be a probability in [0, 1] or null, got ${v}`);
+  }
+  const bp = cfg.run.blur_p;
+  if (bp !== null && !(bp.length === 3 && bp.every((v) => v >= 0 && v <= 1))) throw new Error(`run.blur_p (--blur_p) must be three probabilities (global 1, global 2, local) or null, got ${bp}`);
+  const bs = cfg.run.blur_sigma;
+  if (bs !== null && !(bs.length === 2 && bs[0]! > 0 && bs[0]! <= bs[1]!)) throw new Error(`run.blur_sigma (--blur_sigma) must be two numbers 0 < min <= max (pixels) or null, got ${bs}`);
   for (const k of ['warmup_fraction', 'freeze_last_layer_fraction'] as const) {
     const f = cfg.optim[k];
     if (f !== null && !(f >= 0 && f <= 1)) throw new Error(`optim.${k} must be in [0, 1] or null, got ${f}`);

@@ -99,14 +99,22 @@ export class KnnMonitor {
     private readonly seed: number,
     private readonly cropSize: number,
     private readonly out: string,
-    private readonly total: number,
+    private total: number,
     progress: TrainProgress,
     private readonly log: Log,
   ) {
     this.history = (progress.knn as KnnPoint[] | undefined) ?? [];
     this.rawPixels = (progress.knn_raw_pixels as KnnMonitor['rawPixels'] | undefined) ?? null;
-    this.points = new Set<number>([0, total]);
-    for (let i = 1; i <= settings.knn_evals; i++) this.points.add(Math.round((i * total) / (settings.knn_evals + 1)));
+    this.points = new Set<number>();
+    this.setTotal(total);
+  }
+
+  /** The evaluation points of a run of `total` iterations (a re-planned run moves the ones still ahead). */
+  setTotal(total: number): void {
+    this.total = total;
+    this.points.clear();
+    this.points.add(0).add(total);
+    for (let i = 1; i <= this.settings.knn_evals; i++) this.points.add(Math.round((i * total) / (this.settings.knn_evals + 1)));
   }
 
   /** Loads the bank and queries (unless skipped or not configured) and scores raw pixels once per run. */

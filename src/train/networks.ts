@@ -46,9 +46,9 @@ export function headOptions(h: HeadSection, inDim: number, seed: number): DINOHe
 }
 
 /** A network from a backbone config and the head sections; `seed` fixes the init. */
-export function buildNetwork(vit: ViTConfig, cfg: Pick<SSLConfig, 'recipe' | 'dino' | 'ibot'>, seed: number): SSLNetwork {
+export function buildNetwork(vit: ViTConfig, cfg: Pick<SSLConfig, 'recipe' | 'dino' | 'ibot'> & { student?: Pick<SSLConfig['student'], 'pos_embed_init'> }, seed: number): SSLNetwork {
   return {
-    backbone: new VisionTransformer(vit, { seed }),
+    backbone: new VisionTransformer(vit, { seed, posEmbedInit: cfg.student?.pos_embed_init }),
     dino_head: new DINOHead(headOptions(cfg.dino, vit.embedDim, seed)),
     ibot_head: cfg.ibot.separate_head ? new DINOHead(headOptions(cfg.ibot, vit.embedDim, seed + 1)) : null,
     dinoHeadName: cfg.recipe === 'dino' ? 'head' : 'dino_head',

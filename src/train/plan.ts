@@ -16,7 +16,8 @@ export interface Plan {
   warmup_iterations: number;
   teacher_temp_warmup_iterations: number;
   freeze_last_layer_iterations: number;
-  planned_by: 'epochs' | 'time';
+  /** epochs: the official schedules; time: a budget in minutes; steps: a fixed count with the time plan's fractions. */
+  planned_by: 'epochs' | 'time' | 'steps';
   measured_step_s?: number;
 }
 
@@ -39,11 +40,13 @@ export interface StepSchedules {
 /** The plan; `stepSeconds` (the measured step time) for a time-planned run, null to plan by epochs. */
 export function planRun(cfg: SSLConfig, itersPerDataEpoch: number, stepSeconds: number | null): Plan {
   const { optim: o, teacher: t } = cfg;
-  const byTime = stepSeconds !== null;
+  const bySteps = stepSeconds === null && cfg.run.steps !== null;
+  // A fixed step count is planned like a time budget that holds exactly that many steps.
+  const byTime = stepSeconds !== null || bySteps;
   let total: number;
   let epochLength: number;
   let epochs: number;
-  const fit = byTime ? Math.max(1, Math.floor((cfg.run.minutes! * 60) / stepSeconds)) : 0;
+  const fit = bySteps ? cfg.run.steps! : byTime ? Math.max(1, Math.floor((cfg.run.minutes! * 60) / stepSeconds!)) : 0;
   if (cfg.train.schedule_epoch === 'data') {
     epochLength = itersPerDataEpoch;
     total = byTime ? fit : o.epochs * epochLength;
@@ -63,8 +66,8 @@ export function planRun(cfg: SSLConfig, itersPerDataEpoch: number, stepSeconds: 
     warmup_iterations: fraction(o.warmup_fraction) ?? Math.min(o.warmup_epochs, epochs) * epochLength,
     teacher_temp_warmup_iterations: fraction(t.warmup_teacher_temp_fraction) ?? t.warmup_teacher_temp_epochs * epochLength,
     freeze_last_layer_iterations: fraction(o.freeze_last_layer_fraction) ?? Math.min(o.freeze_last_layer_epochs * epochLength, total),
-    planned_by: byTime ? 'time' : 'epochs',
-    ...(byTime ? { measured_step_s: stepSeconds } : {}),
+    planned_by: bySteps ? 'steps' : byTime ? 'time' : 'epochs',
+    ...(stepSeconds !== null ? { measured_step_s: stepSeconds } : {}),
   };
 }
 
@@ -88,7 +91,7 @@ export function buildSchedules(cfg: SSLConfig, plan: Plan): StepSchedules {
   const lastLayerLr = new CosineScheduler(...lrArgs);
   lastLayerLr.schedule.fill(0, 0, plan.freeze_last_layer_iterations);
   const tempIters = plan.teacher_temp_warmup_iterations;
-  const fractionalTemp = plan.planned_by === 'time' && t.warmup_teacher_temp_fraction !== null;
+  const fractionalTemp = plan.planned_by !== 'epochs' && t.warmup_teacher_temp_fraction !== null;
   return {
     lr: new CosineScheduler(...lrArgs),
     wd: new CosineScheduler(o.weight_decay, o.weight_decay_end, n),
@@ -106,4 +109,26 @@ export function buildSchedules(cfg: SSLConfig, plan: Plan): StepSchedules {
 export function frozenSchedules(teacherTemp: number): StepSchedules {
   const c = (v: number): Schedule => ({ at: () => v });
   return { lr: c(0), wd: c(0), momentum: c(1), teacherTemp: c(teacherTemp), lastLayerLr: c(0), freezeLastLayerIterations: 0 };
+}
+
+/** Re-planning points of a time-planned run: every 5% of the plan from 5% to 80% (later changes would jolt the schedules' tails). */
+export function isReplanPoint(iteration: number, total: number): boolean {
+  const every = Math.max(1, Math.round(total / 20));
+  return iteration % every === 0 && iteration >= every && iteration <= 0.8 * total;
+}
+
+/**
+ * A time-planned run's plan for the rest of its budget: the steps still to come at `recentStepSeconds` each (the
+ * median of the latest steps, not the calibration's), so the run ends when the budget does even when the machine's
+ * speed changes. Every schedule is a fraction of the plan, so it stretches or shrinks with it. null when the change is
+ * under 1% (not worth moving the schedules) or the run is planned by epochs.
+ */
+export function replanByTime(cfg: SSLConfig, plan: Plan, iteration: number, trainSeconds: number, recentStepSeconds: number): Plan | null {
+  if (plan.planned_by !== 'time' || cfg.run.minutes === null || !(recentStepSeconds > 0)) return null;
+  const left = cfg.run.minutes * 60 - trainSeconds;
+  const total = Math.max(iteration + 1, iteration + Math.floor(left / recentStepSeconds));
+  if (Math.abs(total - plan.total_iterations) < 0.01 * plan.total_iterations) return null;
+  // The step time that makes the whole budget hold `total` steps: planRun then sizes every schedule for it.
+  const next = planRun(cfg, plan.iters_per_data_epoch, (cfg.run.minutes * 60) / (total + 0.5));
+  return { ...next, measured_step_s: recentStepSeconds };
 }

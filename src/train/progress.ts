@@ -32,6 +32,11 @@ export class TrainProgressBar {
     this.bar.start(total, start, { ep: 0, loss_s: '-', lr_s: '-', imgs_s: '-', ldr_s: '-', mdl_s: '-', ent_s: '-' });
   }
 
+  /** A re-planned run's new iteration count. */
+  setTotal(total: number): void {
+    this.bar.setTotal(total);
+  }
+
   update(iteration: number, v: ProgressValues): void {
     this.bar.update(iteration, {
       ep: v.epoch,

@@ -1,6 +1,8 @@
 // The run report: line charts (loss, lr, collapse monitors, k-NN top-1) drawn with @napi-rs/canvas, attention maps of
 // a few test images (last block, CLS → patches, per head, via getLastSelfAttention), and report.html tying them
 // together with the summary numbers.
+import type { RunEvaluation } from '../eval/run_evaluation.js';
+import type { ObjectAttentionScore } from '../eval/object_attention.js';
 import { createCanvas } from '@napi-rs/canvas';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -125,6 +127,20 @@ export interface ReportInput {
   rawPixelTop1: number | null;
   outDim: number;
   attention?: { backbone: VisionTransformer; dataset: Dataset; cropSize: number; resizeSize: number };
+  evaluation?: RunEvaluation | null;
+  attentionInitial?: ObjectAttentionScore | null;
+}
+
+/** The final evaluation as a table: k-NN per backbone and feature next to raw pixels, the probe, the attention score. */
+function evaluationHtml(ev: RunEvaluation, initial: ObjectAttentionScore | null): string {
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const rows = ev.knn.map((k) => `<tr><td>k-NN ${esc(k.label)}</td><td>${k.top1.toFixed(2)}%</td></tr>`);
+  if (ev.linear) rows.push(`<tr><td>linear probe, ${esc(ev.linear.label)}</td><td>${ev.linear.top1.toFixed(2)}%</td></tr>`);
+  for (const a of ev.attention) {
+    const before = initial ? ` (at init ${initial.meanHeads.toFixed(3)})` : '';
+    rows.push(`<tr><td>attention: Jaccard of the ${a.score.mass * 100}%-mass mask with the digit, ${esc(a.label)}, mean of heads / best head</td><td>${a.score.meanHeads.toFixed(3)} / ${a.score.bestHeadJaccard.toFixed(3)}${before}</td></tr>`);
+  }
+  return `<p>${esc(ev.protocol)}</p><table>${rows.join('')}</table>`;
 }
 
 export async function writeReport(r: ReportInput): Promise<string> {
@@ -148,6 +164,7 @@ export async function writeReport(r: ReportInput): Promise<string> {
       { refLines: r.rawPixelTop1 !== null ? [{ y: r.rawPixelTop1, label: `raw pixels ${r.rawPixelTop1.toFixed(2)}%` }] : [] });
     sections.push({ title: 'k-NN evaluation', items: [{ src: 'knn.png', caption: 'weighted k-NN top-1 during training; dashed: raw-pixel baseline' }] });
   }
+  if (r.evaluation) sections.push({ title: 'Final evaluation (full splits)', html: evaluationHtml(r.evaluation, r.attentionInitial ?? null), items: [] });
   if (r.attention) {
     await attentionPng(join(r.out, 'attention.png'), r.attention.backbone, r.attention.dataset, r.attention.cropSize, r.attention.resizeSize);
     sections.push({ title: 'Attention maps (teacher, last block, CLS → patches, one column per head)', items: [{ src: 'attention.png' }] });

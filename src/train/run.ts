@@ -27,7 +27,7 @@ import { distillNetworks } from './distill.js';
 import { KnnMonitor, features, knnScore, prepareKnnSplit, type KnnPoint } from './knn_monitor.js';
 import { atLogK } from './monitors.js';
 import { buildNetworks, disposeNetwork, loadNetworkState, networkState, parameterCount, type SSLNetwork } from './networks.js';
-import { buildSchedules, frozenSchedules, planRun, type Plan } from './plan.js';
+import { buildSchedules, frozenSchedules, isReplanPoint, planRun, replanByTime, type Plan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
@@ -35,6 +35,11 @@ import {
   runSteps, stderrLog, CALIBRATION_STEPS, plannedStepSeconds, type RunOptions,
 } from './run_loop.js';
 import { writeRunOutputs } from './run_summary.js';
+import { folderRecipeFor } from './folder_recipe.js';
+import { PRESETS } from './presets.js';
+import { attentionProbe, attentionScore, finalEvaluation } from './run_eval.js';
+import type { RunEvaluation } from '../eval/run_evaluation.js';
+import type { ObjectAttentionScore } from '../eval/object_attention.js';
 import { SSLTrainer, trainerPolicies, type SSLBatch, type StepResult } from './trainer.js';
 
 /** The networks of a run: self-distillation (student + EMA teacher) or distillation (frozen teacher + student EMA). */
@@ -75,6 +80,10 @@ export interface RunResult {
   nets: RunNetworks;
   /** summary.json's content (also written to the run folder). */
   summary: Record<string, unknown>;
+  /** The attention-object score of the result backbone before training (digit-like data only). */
+  attentionInitial: ObjectAttentionScore | null;
+  /** The final evaluation on the full labelled splits (null when not configured, skipped, or the run did not finish). */
+  evaluation: RunEvaluation | null;
 }
 
 /** The official multi-crop pipeline of the recipe at the run's sizes; `color_augment: false` turns off the
@@ -85,9 +94,17 @@ export function augmentation(cfg: SSLConfig): MultiCropConfig {
     globalCropsSize: c.global_crops_size, globalCropsScale: c.global_crops_scale,
     localCropsNumber: c.local_crops_number, localCropsSize: c.local_crops_size, localCropsScale: c.local_crops_scale,
   };
-  const off = cfg.run.color_augment ? {} : { jitterP: 0, grayscaleP: 0, blurP: [0, 0, 0] as [number, number, number], solarizeP: 0, flipP: 0 };
-  if (cfg.recipe === 'dino') return dinoV1Augmentation({ ...sizes, ...off });
-  return new DataAugmentationDINO(dinoV2Augmentation({ ...sizes, ...off, blurBugCompat: cfg.run.color_augment && cfg.run.blur_bug_compat })).config;
+  const r = cfg.run;
+  const off = r.color_augment ? {} : { jitterP: 0, grayscaleP: 0, blurP: [0, 0, 0] as [number, number, number], solarizeP: 0, flipP: 0 };
+  // The run's overrides of the official values (each null = official); with color_augment off only flip_p applies.
+  const set = {
+    ...(r.flip_p !== null ? { flipP: r.flip_p } : {}),
+    ...(r.color_augment && r.solarize_p !== null ? { solarizeP: r.solarize_p } : {}),
+    ...(r.color_augment && r.blur_p !== null ? { blurP: r.blur_p } : {}),
+    ...(r.blur_sigma !== null ? { blurSigma: r.blur_sigma } : {}),
+  };
+  if (cfg.recipe === 'dino') return dinoV1Augmentation({ ...sizes, ...off, ...set });
+  return new DataAugmentationDINO(dinoV2Augmentation({ ...sizes, ...off, ...set, blurBugCompat: r.color_augment && r.blur_bug_compat })).config;
 }
 
 /** The masks of one iteration (a function of seed and iteration only, so resume needs no RNG state). */
@@ -104,9 +121,17 @@ export function allPatchMasks(nImages: number, nTokens: number): CollatedMasks {
   return { ...m, upperbound: m.nMaskedPatches };
 }
 
-/** The run's config: from `source` for a new run, from the run folder's config.json on --resume. */
-function runConfig(source: ConfigSource, opts: RunOptions): SSLConfig {
-  if (!opts.resume) return resolveConfig(source);
+/**
+ * The run's config: from `source` for a new run (with a preset that fits itself to the data, the choices for the
+ * training images come first among the layers, so the user's flags override them), from config.json on --resume.
+ */
+async function runConfig(source: ConfigSource, opts: RunOptions, log: (line: string) => void): Promise<SSLConfig> {
+  if (!opts.resume) {
+    const first = resolveConfig(source);
+    if (!source.preset || !PRESETS[source.preset]?.fitToData) return first;
+    const fit = await folderRecipeFor(first.run.data, first.run.minutes, log);
+    return resolveConfig({ ...source, layers: [fit.layer, ...(source.layers ?? [])] });
+  }
   const saved = readRunFolderConfig(opts.out) as ConfigLayer;
   return resolveConfig({ layers: [saved, ...(opts.backend ? [{ run: { backend: opts.backend } }] : [])] });
 }
@@ -130,7 +155,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
   const out = opts.out;
   const ckPath = join(out, CHECKPOINT_FILE);
   const resumed = opts.resume ? loadTrainCheckpoint(ckPath) : null;
-  const resolved = runConfig(source, opts);
+  const resolved = await runConfig(source, opts, log);
   const backend = await initBackend(resolved.run.backend as BackendName | 'auto');
   const { cfg, nets } = await buildRunNetworks(resolved, log);
   if (!resumed) createRunFolder(out, cfg);
@@ -195,6 +220,15 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
   await knn.prepare(opts.skipKnn ?? false);
   const evaluateKnn = (iteration: number) => knn.evaluate(iteration, result.backbone, distilling ? 'student EMA' : 'teacher');
   if (progress.iteration === 0) evaluateKnn(0);
+  // Does the attention find the object before training? (digit-like data; kept in the progress across resumes)
+  if (progress.iteration === 0 && !opts.skipKnn && cfg.run.final_eval) {
+    const probe = await attentionProbe(cfg, Gs);
+    if (probe) {
+      const s = attentionScore(result.backbone, probe);
+      progress.attention_initial = s;
+      log(`attention at init: Jaccard of the 60%-mass mask with the digit ${s.meanHeads.toFixed(3)} (mean of heads), ${s.bestHeadJaccard.toFixed(3)} (best head)`);
+    }
+  }
   // Distillation: the frozen teacher's own k-NN, once, as the reference the student approaches.
   let teacherKnn = (progress.teacher_knn as RunResult['teacherKnn'] | undefined) ?? null;
   if (distilling && knn.train && knn.test && !teacherKnn) {
@@ -219,6 +253,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
   let stepsHere = 0;
   let warnedCollapse = false;
   const batches = batchesFrom(loader, progress.iteration);
+  const recent: number[] = []; // the latest step times, for re-planning
   /** One iteration: batch and masks, step, metrics line, collapse warning, progress bar; returns its seconds. */
   const step = async (it: number): Promise<number> => {
     const epoch = Math.floor(it / plan.epoch_length);
@@ -238,6 +273,8 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     modelS += (t2 - t1) / 1000;
     stepsHere++;
     const dt = (t2 - t0) / 1000;
+    recent.push(dt);
+    if (recent.length > 50) recent.shift();
     appendJsonLine(out, 'metrics.jsonl', { it, epoch, ...r, step_s: dt, loader_s: (t1 - t0) / 1000, model_s: (t2 - t1) / 1000, images_per_s: B / dt, time: new Date().toISOString() });
     // Uniform collapse: the teacher's targets carry no information, and every loss term sits at its uniform value.
     if (!warnedCollapse && it > Math.min(50, total / 2) && atLogK(r.teacher_entropy, K)) {
@@ -254,7 +291,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     return dt;
   };
   const startIteration = progress.iteration;
-  const { status, message } = await runSteps({
+  const loop = {
     progress, total, itersPerEpoch: itersPerDataEpoch, settings: cfg.run, plannedBy: plan.planned_by, opts, log, knn, step, evaluateKnn, save,
     exportResult: () => exportBackbone(out, distilling ? 'distilled_backbone' : 'teacher_backbone', result.backbone),
     resumeHint: `the same command with --resume --out ${out}`,
@@ -262,9 +299,28 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
       bar?.stop();
       await loader.close();
     },
-  });
+    /** Time-planned runs: fit the rest of the plan to the budget at the latest step time. */
+    replan: () => {
+      if (recent.length < 10 || !isReplanPoint(progress.iteration, loop.total)) return;
+      const next = replanByTime(cfg, plan, progress.iteration, progress.train_seconds, median(recent));
+      if (!next) return;
+      log(`\nre-planned: ${next.total_iterations} iterations instead of ${plan.total_iterations} (steps now take ${(next.measured_step_s! * 1000).toFixed(1)} ms)`);
+      plan = next;
+      progress.plan = plan;
+      progress.total_iterations = plan.total_iterations;
+      loop.total = plan.total_iterations;
+      trainer.setSchedules(buildSchedules(cfg, plan));
+      knn.setTotal(plan.total_iterations);
+      bar?.setTotal(plan.total_iterations);
+    },
+  };
+  const { status, message } = await runSteps(loop);
   trainer.dispose();
+  const evaluation = status === 'done' && !opts.skipKnn
+    ? await finalEvaluation(cfg, [{ name: distilling ? 'student EMA' : 'teacher', model: result.backbone }, { name: 'student', model: nets.student.backbone }], Gs, log)
+    : null;
   const run: Omit<RunResult, 'summary'> = {
+    attentionInitial: (progress.attention_initial as ObjectAttentionScore | undefined) ?? null, evaluation,
     status, out, config: cfg, plan, iteration: progress.iteration, backend, knn: knn.history, knnRawPixels: knn.rawPixels, teacherKnn,
     imagesPerSecond: progress.iteration > startIteration && stepsHere ? (B * stepsHere) / (loaderS + modelS) : 0,
     loaderSeconds: stepsHere ? loaderS / stepsHere : 0, modelSeconds: stepsHere ? modelS / stepsHere : 0, trainSeconds: progress.train_seconds,
@@ -301,3 +357,8 @@ export function disposeRunNetworks(n: RunNetworks): void {
 }
 
 export type { KnnPoint, RunOptions };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}

@@ -123,6 +123,7 @@ export type RunStatus = 'done' | 'interrupted' | 'nan';
 /** What the shared step loop needs from a recipe. */
 export interface StepLoop {
   progress: TrainProgress;
+  /** The planned iterations; read before every step, since a time-planned run re-plans while it runs. */
   total: number;
   itersPerEpoch: number;
   settings: RunSettings;
@@ -141,6 +142,8 @@ export interface StepLoop {
   resumeHint: string;
   /** Stops the progress bar and the loader (also when a step throws). */
   close(): Promise<void>;
+  /** After each step: may change `total` (and the schedules) to fit the time budget. */
+  replan?(): void;
 }
 
 /**
@@ -150,19 +153,18 @@ export interface StepLoop {
  */
 export async function runSteps(l: StepLoop): Promise<{ status: RunStatus; message?: string }> {
   const { progress, opts, log, knn } = l;
-  const total = l.total;
   const sigint = watchSigint(log, opts.handleSigint ?? true);
   let status: RunStatus = 'done';
   let message: string | undefined;
   let lastSave = Date.now();
   let steps = 0;
   try {
-    while (progress.iteration < total) {
+    while (progress.iteration < l.total) {
       if (sigint.requested() || (opts.stopAfter !== undefined && steps >= opts.stopAfter)) {
         status = 'interrupted';
         break;
       }
-      const budget = timeBudgetReached(l.settings.minutes, l.plannedBy, progress, total);
+      const budget = timeBudgetReached(l.settings.minutes, l.plannedBy, progress, l.total);
       if (budget) {
         message = budget;
         log(message);
@@ -172,6 +174,7 @@ export async function runSteps(l: StepLoop): Promise<{ status: RunStatus; messag
       const seconds = await l.step(it);
       steps++;
       advanceProgress(progress, it, l.itersPerEpoch, seconds);
+      l.replan?.();
       if (knn.due(progress.iteration)) l.evaluateKnn(progress.iteration);
       if (progress.epoch_iteration === 0 || Date.now() - lastSave > l.settings.checkpoint_minutes * 60_000) {
         l.save();

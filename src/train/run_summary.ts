@@ -10,6 +10,25 @@ import type { Log } from './run_loop.js';
 
 type FinishedRun = Omit<RunResult, 'summary'>;
 
+/** The final evaluation's figures, flat (`full_knn_top1.<feature>`), plus the attention score before and after. */
+function evaluationSummary(r: FinishedRun): Record<string, unknown> {
+  const ev = r.evaluation;
+  const out: Record<string, unknown> = {
+    attention_jaccard_initial: r.attentionInitial?.meanHeads ?? null,
+    attention_jaccard_final: ev?.attention[0]?.score.meanHeads ?? null,
+  };
+  if (!ev) return out;
+  return {
+    ...out,
+    full_knn_protocol: ev.protocol,
+    full_knn_top1: Object.fromEntries(ev.knn.map((k) => [k.label, k.top1])),
+    linear_probe: ev.linear,
+    attention_final: ev.attention.map((a) => ({ backbone: a.label, jaccard_mean_heads: a.score.meanHeads, jaccard_best_head: a.score.bestHeadJaccard, images: a.score.images, mass: a.score.mass })),
+    attention_initial: r.attentionInitial,
+    final_eval_seconds: ev.seconds,
+  };
+}
+
 export function runSummary(r: FinishedRun): Record<string, unknown> {
   const c = r.config;
   const initial = r.knn.find((k) => k.iteration === 0) ?? null;
@@ -53,6 +72,7 @@ export function runSummary(r: FinishedRun): Record<string, unknown> {
     out_dim: c.dino.head_n_prototypes,
     peak_lr: c.optim.lr,
     knn_history: r.knn,
+    ...evaluationSummary(r),
     config: c,
   };
 }
@@ -78,7 +98,8 @@ export async function writeRunOutputs(r: FinishedRun, log: Log): Promise<Record<
   const att = await parseDatasetSpec(c.run.knn_test ?? c.run.data);
   const size = result.backbone.config.imgSize;
   const report = await writeReport({
-    out: r.out, summary: Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'config' && k !== 'knn_protocol')), knn: r.knn,
+    out: r.out, summary: Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'config' && k !== 'knn_protocol')), knn: r.knn, evaluation: r.evaluation,
+    attentionInitial: r.attentionInitial,
     rawPixelTop1: r.knnRawPixels?.top1 ?? null, outDim: c.dino.head_n_prototypes,
     attention: { backbone: result.backbone, dataset: att, cropSize: size, resizeSize: Math.round((size * 256) / 224) },
   });

@@ -132,6 +132,11 @@ export class SSLTrainer {
   private readonly nameOfVar = new Map<string, string>();
   private readonly lastLayerNames: Set<string>;
 
+  /** New schedules from the next step on (a time-planned run re-planned while running). */
+  setSchedules(schedules: StepSchedules): void {
+    this.opts.schedules = schedules;
+  }
+
   constructor(readonly opts: TrainerOptions) {
     const { student, teacher, ema, policies: p } = opts;
     this.studentParams = namedParameters(student);

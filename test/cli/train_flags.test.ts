@@ -62,7 +62,13 @@ const CASES: Record<string, [string[], Record<string, unknown>]> = {
   seed: [['3'], { 'train.seed': 3 }],
   global_crop_size: [['32'], { 'crops.global_crops_size': 32 }],
   local_crop_size: [['16'], { 'crops.local_crops_size': 16 }],
-  color_augment: [['true'], { 'run.color_augment': true }],
+  color_augment: [['false'], { 'run.color_augment': false }], // (the dinov2 mnist-tiny default is false: flipped below)
+  flip_p: [['0.3'], { 'run.flip_p': 0.3 }],
+  solarize_p: [['0.1'], { 'run.solarize_p': 0.1 }],
+  blur_p: [['0.2', '0.3', '0.4'], { 'run.blur_p': [0.2, 0.3, 0.4] }],
+  blur_sigma: [['0.2', '0.9'], { 'run.blur_sigma': [0.2, 0.9] }],
+  pos_embed_init: [['trunc_normal'], { 'student.pos_embed_init': 'trunc_normal' }], // (the dino default is sincos: flipped below)
+  final_eval: [['false'], { 'run.final_eval': false }],
   warmup_fraction: [['0.2'], { 'optim.warmup_fraction': 0.2 }],
   knn_train_size: [['100'], { 'run.knn_train_size': 100 }],
   knn_test_size: [['50'], { 'run.knn_test_size': 50 }],
@@ -72,15 +78,22 @@ const CASES: Record<string, [string[], Record<string, unknown>]> = {
   local_crops_scale: [['0.1', '0.3'], { 'crops.local_crops_scale': [0.1, 0.3] }],
   data: [['mnist:train:100'], { 'run.data': 'mnist:train:100' }],
   minutes: [['3'], { 'run.minutes': 3 }],
+  steps: [['500'], { 'run.steps': 500, 'run.minutes': null }],
   'knn-train': [['mnist:train:50'], { 'run.knn_train': 'mnist:train:50' }],
   'knn-test': [['mnist:test:50'], { 'run.knn_test': 'mnist:test:50' }],
 };
 
 test('every main_dino.py flag of `dinots train` has a case below', () => {
   for (const [name] of OFFICIAL_FLAGS) assert.ok(CASES[name], `no case for --${name}`);
+  for (const name of ['global_crops_scale', 'local_crops_scale', 'blur_p', 'blur_sigma']) assert.ok(CASES[name], `no case for --${name}`);
 });
 
-const DINOV2_CASES: typeof CASES = { ...CASES, norm_last_layer: [['true'], { 'dino.head_norm_last_layer': true, 'ibot.head_norm_last_layer': true }] };
+const DINOV2_CASES: typeof CASES = {
+  ...CASES,
+  norm_last_layer: [['true'], { 'dino.head_norm_last_layer': true, 'ibot.head_norm_last_layer': true }],
+  pos_embed_init: [['sincos'], { 'student.pos_embed_init': 'sincos' }],
+  color_augment: [['true'], { 'run.color_augment': true }],
+};
 
 for (const recipe of ['dinov2', 'dino'] as const) {
   test(`dinots train --recipe ${recipe}: each flag reaches the config`, async () => {
@@ -108,7 +121,7 @@ test('defaults: mnist-tiny for dinov2 on MNIST, the folder preset for dino on a 
   assert.equal(v2.run.minutes, 10);
   const folder = await resolved(['--data', '/some/folder']);
   assert.equal(folder.recipe, 'dino');
-  assert.equal(folder.student.arch, 'vit_micro_p8_64');
+  assert.equal(PRESETS.folder!.fitToData, true); // crops, patch, augmentations: fitted to the images when the run starts
   assert.equal(folder.run.knn_train, null);
   const set = await resolved(['--set', 'teacher.teacher_temp=0.06', '--set', 'lr=0.02']);
   assert.equal(set.teacher.teacher_temp, 0.06);
@@ -119,7 +132,9 @@ test('refused by name: config flags with --resume, a preset of the other recipe,
   await assert.rejects(resolved(['--resume', '--out', 'runs/x', '--lr', '0.1', '--teacher_temp', '0.05']), /--resume continues the run with its saved config\.json; (--teacher_temp, --lr|--lr, --teacher_temp) cannot change it/);
   await assert.rejects(resolved(['--recipe', 'dinov2', '--preset', 'folder']), /--preset 'folder' is a dino preset, not for --recipe dinov2/);
   await assert.rejects(resolved(['--recipe', 'dinov3']), /--recipe 'dinov3' is unknown/);
-  await assert.rejects(resolved(['--global_crops_scale', '0.3']), /--global_crops_scale expects two numbers/);
+  await assert.rejects(resolved(['--global_crops_scale', '0.3']), /--global_crops_scale expects 2 numbers/);
+  await assert.rejects(resolved(['--blur_p', '0.3', '0.2']), /--blur_p expects 3 numbers/);
+  await assert.rejects(resolved(['--pos_embed_init', 'learned']), /student\.pos_embed_init \(--pos_embed_init\) 'learned' must be one of trunc_normal, sincos/);
   await assert.rejects(resolved(['--recipe', 'dinov2', '--set', 'optim.base_lrr=1']), /unknown key 'optim.base_lrr'/);
 });
 

@@ -277,3 +277,20 @@ test('no tensor leaks: every public call leaves only its outputs behind', async 
     }
   }
 });
+
+test('pos_embed init sincos: the 2-D sine-cosine grid (CLS at zero); every other parameter as with the official init', async () => {
+  await tf.setBackend('cpu');
+  const cfg = { ...dinoConfig('tiny', 4, { imgSize: 12 }), embedDim: 16, depth: 1, numHeads: 2 };
+  const a = new VisionTransformer(cfg, { seed: 5 });
+  const b = new VisionTransformer(cfg, { seed: 5, posEmbedInit: 'sincos' });
+  const pe = b.posEmbed.dataSync();
+  assert.deepEqual([...pe.slice(0, 16)], new Array(16).fill(0));
+  // Token (row 0, col 1) = index 2: sin(1·ω_0) in channel 0, cos(1·ω_0) in channel 4, sin(0) in channel 8, cos(0) in 12.
+  assert.ok(Math.abs(pe[2 * 16 + 0]! - Math.sin(1)) < 1e-6 && Math.abs(pe[2 * 16 + 4]! - Math.cos(1)) < 1e-6);
+  assert.equal(pe[2 * 16 + 8], 0);
+  assert.equal(pe[2 * 16 + 12], 1);
+  for (const [name, t] of a.stateDict()) if (name !== 'pos_embed') assert.deepEqual(b.stateDict().get(name)!.data, t.data, name);
+  assert.throws(() => new VisionTransformer({ ...cfg, embedDim: 18, numHeads: 2 }, { posEmbedInit: 'sincos' }), /multiple of 4/);
+  a.dispose();
+  b.dispose();
+});

@@ -36,6 +36,13 @@ export async function finishCommand(r: RunResult): Promise<void> {
     `${r.status}: ${r.iteration} steps, ${r.imagesPerSecond.toFixed(1)} images/s on ${r.backend}; k-NN top-1 ${f(s.knn_top1_initial!)} -> ${f(s.knn_top1_final!)}` +
       `${r.teacherKnn ? ` (teacher ${f(r.teacherKnn.top1)})` : ''} (raw pixels ${f(s.knn_top1_raw_pixels!)}); ${join(r.out, 'summary.json')}\n`,
   );
+  const ev = r.evaluation;
+  if (ev) {
+    process.stdout.write(`full splits (${ev.knn.length ? 'k-NN top-1' : ''}): ${ev.knn.map((k) => `${k.label} ${f(k.top1)}`).join(', ')}` +
+      `${ev.linear ? `; linear probe ${f(ev.linear.top1)}` : ''}\n`);
+    const a = ev.attention[0];
+    if (a) process.stdout.write(`attention finds the digit: Jaccard ${r.attentionInitial ? `${r.attentionInitial.meanHeads.toFixed(3)} at init -> ` : ''}${a.score.meanHeads.toFixed(3)} (${a.label}, mean of heads, 60% mass)\n`);
+  }
   if (r.status === 'interrupted') process.exitCode = 130;
   if (r.status === 'nan') process.exitCode = 1;
 }
