@@ -37,12 +37,17 @@ export interface ReadOptions {
   prefer?: 'teacher' | 'student';
 }
 
-/** A folder stands for the weights file inside it (HF layout). */
+/** The weights file a folder stands for: an HF folder's, or a dinots run folder's exported result backbone. */
+const FOLDER_WEIGHTS = ['model.safetensors', 'pytorch_model.bin', 'teacher_backbone.safetensors', 'distilled_backbone.safetensors'];
+
 function resolveFile(path: string): string {
   if (!existsSync(path)) throw new Error(`${path}: no such file`);
   if (!statSync(path).isDirectory()) return path;
-  for (const f of ['model.safetensors', 'pytorch_model.bin']) if (existsSync(join(path, f))) return join(path, f);
-  throw new Error(`${path}: folder has no model.safetensors or pytorch_model.bin`);
+  for (const f of FOLDER_WEIGHTS) if (existsSync(join(path, f))) return join(path, f);
+  if (existsSync(join(path, 'checkpoint.safetensors'))) {
+    throw new Error(`${path}: a run folder whose run has not finished (no teacher_backbone.safetensors yet): finish it with dinots train --resume --out ${path}, or pass ${join(path, 'checkpoint.safetensors')} itself`);
+  }
+  throw new Error(`${path}: folder has none of ${FOLDER_WEIGHTS.join(', ')} (an HF model folder or a finished dinots run folder)`);
 }
 
 export function sniffFormat(path: string): CheckpointFormat {

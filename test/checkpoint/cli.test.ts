@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCheckpoint } from '../../src/checkpoint/index.js';
+import { readCheckpoint, saveSafetensors } from '../../src/checkpoint/index.js';
+import type { StateDict } from '../../src/checkpoint/types.js';
 import { CKPTS, diffStateDicts, tempDir } from './helpers.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -39,4 +40,23 @@ test('dinots info --json and dinots convert (.pth → HF safetensors → officia
   const bad = dinots('convert', join(CKPTS, 'dino_tiny.pth'), join(dir, 'x.safetensors'));
   assert.equal(bad.code, 1);
   assert.match(bad.err, /--num-heads/);
+});
+
+test('dinots info on a valid checkpoint that holds no DINO model: every tensor grouped, and a plain statement', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'other.safetensors');
+  const f32 = (n: number) => new Float32Array(n);
+  saveSafetensors(file, new Map([
+    ['encoder.layer1.weight', { dtype: 'float32', shape: [4, 3], data: f32(12) }],
+    ['encoder.layer1.bias', { dtype: 'float32', shape: [4], data: f32(4) }],
+    ['classifier.weight', { dtype: 'float32', shape: [2, 4], data: f32(8) }],
+  ]) as StateDict);
+  const text = dinots('info', file);
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /family +none recognised: this is not a DINO or DINOv2 backbone or head/);
+  assert.match(text.out, /encoder \(2\)\n {4}encoder\.layer1\.weight {2}float32 \[4, 3\]/);
+  assert.match(text.out, /tensors +3, 24 values/);
+  const json = JSON.parse(dinots('info', file, '--json').out);
+  assert.equal(json.recognised, false);
+  assert.deepEqual(json.tensors[2], { name: 'classifier.weight', dtype: 'float32', shape: [2, 4] });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { disposeRunNetworks, trainRun } from '../../src/train/run.js';
 import { TINY } from './tiny.js';
+import { loadViT } from '../../src/checkpoint/load_model.js';
 
 test('a finished run evaluates every backbone and feature on the full splits, next to raw pixels', async () => {
   const root = mkdtempSync(join(tmpdir(), 'dinots-final-'));
@@ -27,11 +28,18 @@ test('a finished run evaluates every backbone and feature on the full splits, ne
     assert.equal(summary.attention_jaccard_initial, r.attentionInitial.meanHeads);
     assert.equal(summary.attention_jaccard_final, ev.attention[0]!.score.meanHeads);
     assert.match(readFileSync(join(root, 'a', 'report.html'), 'utf8'), /Final evaluation \(full splits\)[\s\S]*k-NN student CLS\+avgpool/);
+    // A finished run folder stands for its exported teacher backbone wherever a checkpoint is expected.
+    const loaded = await loadViT(join(root, 'a'));
+    assert.equal(loaded.config.embedDim, 16);
+    loaded.model.dispose();
     // Without labelled splits (or with final_eval off) there is nothing to evaluate.
     const off = await trainRun({ layers: [{ ...TINY, ...labelled, final_eval: false }] }, { out: join(root, 'b'), progress: false, log: () => {}, handleSigint: false });
     disposeRunNetworks(off.nets);
     assert.equal(off.evaluation, null);
     assert.equal(off.attentionInitial, null);
+    const unfinished = await trainRun({ layers: [{ ...TINY, final_eval: false }] }, { out: join(root, 'c'), stopAfter: 1, progress: false, log: () => {}, handleSigint: false });
+    disposeRunNetworks(unfinished.nets);
+    await assert.rejects(loadViT(join(root, 'c')), /run has not finished .*dinots train --resume --out/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

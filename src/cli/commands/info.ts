@@ -22,6 +22,32 @@ function keyGroups(sd: StateDict): Record<string, number> {
   return g;
 }
 
+/** Every tensor of a file that holds no DINO / DINOv2 model: grouped by first name segment, name, dtype, shape. */
+function printOther(ck: ReturnType<typeof readCheckpoint>, why: string, json: boolean): void {
+  const tensors = [...ck.stateDict].map(([name, t]) => ({ name, dtype: t.sourceDtype ?? t.dtype, shape: t.shape }));
+  const parameters = count(ck.stateDict);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ path: ck.path, bytes: statSync(ck.path).size, format: ck.format, family: null, recognised: false, reason: why, parameters, tensors }, null, 2)}\n`);
+    return;
+  }
+  const groups = new Map<string, typeof tensors>();
+  for (const t of tensors) {
+    const g = t.name.split('.')[0]!;
+    groups.set(g, [...(groups.get(g) ?? []), t]);
+  }
+  const lines = [
+    `${ck.path} (${(statSync(ck.path).size / 2 ** 20).toFixed(2)} MiB)`,
+    `  format      ${ck.format}${ck.extractedFrom.length ? `, state dict from '${ck.extractedFrom.join('.')}'` : ''}`,
+    `  family      none recognised: this is not a DINO or DINOv2 backbone or head (${why.split(';')[0]})`,
+    `  tensors     ${tensors.length}, ${parameters.toLocaleString('en-US')} values`,
+  ];
+  for (const [g, ts] of groups) {
+    lines.push(`  ${g} (${ts.length})`);
+    for (const t of ts) lines.push(`    ${t.name}  ${t.dtype} [${t.shape.join(', ')}]`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
 export function register(program: Command): void {
   program
     .command('info')
@@ -33,7 +59,14 @@ export function register(program: Command): void {
     .action((path: string, o: { json?: boolean; numHeads?: number; prefer: 'teacher' | 'student' }) => {
       if (o.prefer !== 'teacher' && o.prefer !== 'student') throw new Error(`--prefer must be teacher or student, got '${o.prefer}'`);
       const ck = readCheckpoint(path, { prefer: o.prefer });
-      const official = toOfficial(ck.stateDict);
+      let official: ReturnType<typeof toOfficial>;
+      try {
+        official = toOfficial(ck.stateDict);
+      } catch (e) {
+        // Not a DINO / DINOv2 model: say so, and show what the file holds instead.
+        printOther(ck, (e as Error).message, Boolean(o.json));
+        return;
+      }
       let config: ViTConfig | null = null;
       let configError: string | null = null;
       if (official.family) {
