@@ -2,7 +2,9 @@
 # The learning-recipe sweep of docs/LEARNING.md: fixed-step runs of `dinots train` (the same steps on any machine, so
 # the k-NN figures do not depend on the machine's speed), each setting with 2 seeds, evaluated on the first 10000
 # training and 2000 test digits (teacher and student, CLS and CLS + mean patch, raw pixels, linear probe, attention).
-#   bash bench/learning_sweep.sh [STEPS] [OUT]      (default 1500 steps of batch 32; ~4 min a run on one core)
+#   bash bench/learning_sweep.sh [STEPS] [OUT]      (default 1500 steps; ~4 min a run on 2 cores)
+# Every setting runs one replica (--data_parallel 1: one batch of 32 per step) unless it names --data_parallel, so a
+# step means the same on any machine; `dinots train` itself runs one replica per core (the replicas_2 rows).
 # Results: OUT/<setting>-s<seed>/summary.json; a table of them: node bench/learning_table.mjs OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,14 +23,17 @@ declare -A SETTINGS=(
   [lr_x3]="--lr 0.024"
   [width_128]="--embed_dim 128 --num_heads 4"
   [batch_128]="--batch_size_per_gpu 128 --steps $((STEPS / 4))"
+  [replicas_2]="--data_parallel 2"
+  [replicas_2_lr_half]="--data_parallel 2 --lr 0.004"
 )
 for name in "${!SETTINGS[@]}"; do
   for seed in 0 1; do
     dir="$OUT/$name-s$seed"
     [ -f "$dir/summary.json" ] && continue
     rm -rf "$dir"
+    dp=$([[ "${SETTINGS[$name]}" == *--data_parallel* ]] || echo "--data_parallel 1")
     # shellcheck disable=SC2086
-    DINOTS_NUM_THREADS=${DINOTS_NUM_THREADS:-1} npx dinots train --steps "$STEPS" --seed "$seed" $EVAL ${SETTINGS[$name]} --out "$dir" > "$dir.log" 2>&1 || echo "$name seed $seed failed: see $dir.log"
+    DINOTS_NUM_THREADS=${DINOTS_NUM_THREADS:-1} npx dinots train --steps "$STEPS" --seed "$seed" $EVAL $dp ${SETTINGS[$name]} --out "$dir" > "$dir.log" 2>&1 || echo "$name seed $seed failed: see $dir.log"
   done
 done
 node bench/learning_table.mjs "$OUT"

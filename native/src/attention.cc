@@ -38,7 +38,7 @@ struct HeadPrims {
 };
 
 HeadPrims& Prims(int64_t G, int64_t T, int64_t hd) {
-  static std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<HeadPrims>> cache;
+  thread_local std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<HeadPrims>> cache;
   auto& slot = cache[{G, T, hd}];
   if (slot) return *slot;
   using dt = dnnl::memory::data_type;
@@ -67,7 +67,7 @@ struct ThreadBuffers {
 };
 
 std::vector<ThreadBuffers>& Buffers(int threads, size_t scratch, size_t floats) {
-  static std::vector<ThreadBuffers> all;
+  thread_local std::vector<ThreadBuffers> all;
   if (static_cast<int>(all.size()) < threads) all.resize(threads);
   for (auto& b : all) {
     if (!b.stream) b.stream.reset(new dnnl::stream(Engine()));

@@ -31,10 +31,10 @@ struct Entry {
 // Storage of dropped entries by length, for the next entry of that length: a step drops and re-creates entries of
 // the same few sizes, and fresh multi-MB allocations cost page faults (as much as the rounding they would save).
 std::multimap<int64_t, std::unique_ptr<uint16_t[]>>& Spare() {
-  static std::multimap<int64_t, std::unique_ptr<uint16_t[]>> spare;
+  thread_local std::multimap<int64_t, std::unique_ptr<uint16_t[]>> spare;
   return spare;
 }
-int64_t g_spareBytes = 0;
+thread_local int64_t g_spareBytes = 0;
 
 std::unique_ptr<uint16_t[]> Storage(int64_t n) {
   auto& spare = Spare();
@@ -47,13 +47,13 @@ std::unique_ptr<uint16_t[]> Storage(int64_t n) {
 }
 
 std::map<const float*, Entry>& Entries() {
-  static std::map<const float*, Entry> entries;
+  thread_local std::map<const float*, Entry> entries;
   return entries;
 }
-int64_t g_bytes = 0, g_largest = 0;
-uint64_t g_tick = 0;
+thread_local int64_t g_bytes = 0, g_largest = 0;
+thread_local uint64_t g_tick = 0;
 
-int64_t g_maxBytes = -1;  // -1: not read yet
+thread_local int64_t g_maxBytes = -1;  // -1: not read yet
 
 int64_t MaxBytes() {
   if (g_maxBytes < 0) g_maxBytes = BudgetFromEnv("DINOTS_BF16_CACHE_MB", 512.0);

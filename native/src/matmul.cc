@@ -26,7 +26,7 @@ dnnl::engine& Engine() {
   return eng;
 }
 dnnl::stream& Stream() {
-  static dnnl::stream s(Engine());
+  thread_local dnnl::stream s(Engine());
   return s;
 }
 
@@ -36,7 +36,7 @@ enum Act { kNone = 0, kRelu = 1, kSigmoid = 2, kElu = 3, kGeluErf = 4, kLeakyRel
 // bA, bB, batch, M, K, N, transA, transB, bias, act, alpha, bf16, packed B
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, int, float, bool, bool>;
 
-bool g_bf16 = false;  // set by setMatmulPrecision
+thread_local bool g_bf16 = false;  // set by setMatmulPrecision (per JS thread, as all state here)
 
 struct Prim {
   dnnl::matmul prim;
@@ -47,15 +47,16 @@ struct Prim {
   dnnl::memory::desc weiPacked;
 };
 
-// Scratch for small bf16 operands, grown on demand and reused by every call (calls are serialised by the JS thread).
+// Scratch for small bf16 operands, grown on demand and reused by every call of this JS thread. All state of the
+// addon is per JS thread (thread_local): data-parallel replicas in worker threads each have their own caches.
 std::vector<uint16_t>& Scratch(int which) {
-  static std::vector<uint16_t> buf[2];
+  thread_local std::vector<uint16_t> buf[2];
   return buf[which];
 }
 
 // Float32 scratch (a transposed operand, a transposed product), grown on demand and reused like the bf16 one.
 std::vector<float>& F32Scratch(int which) {
-  static std::vector<float> buf[2];
+  thread_local std::vector<float> buf[2];
   return buf[which];
 }
 
@@ -75,7 +76,7 @@ bool TransposedProduct(bool transA, bool transB, int64_t bA, int64_t bB, int64_t
 
 // Copies the row-major rows x cols matrix `src` to `dst` transposed (dst is cols x rows, row-major).
 void Transpose2d(const float* src, float* dst, int64_t rows, int64_t cols) {
-  static std::map<std::pair<int64_t, int64_t>, dnnl::reorder> cache;
+  thread_local std::map<std::pair<int64_t, int64_t>, dnnl::reorder> cache;
   using dt = dnnl::memory::data_type;
   dnnl::memory::desc rowMajor({rows, cols}, dt::f32, dnnl::memory::dims{cols, 1});
   dnnl::memory::desc colMajor({rows, cols}, dt::f32, dnnl::memory::dims{1, rows});
@@ -90,7 +91,7 @@ void Transpose2d(const float* src, float* dst, int64_t rows, int64_t cols) {
 }
 
 Prim& GetPrim(const Key& k) {
-  static std::map<Key, Prim> cache;
+  thread_local std::map<Key, Prim> cache;
   auto it = cache.find(k);
   if (it != cache.end()) return it->second;
   auto [bA, bB, batch, M, K, N, transA, transB, hasBias, act, alpha, bf16, packedB] = k;

@@ -31,12 +31,12 @@ struct Entry {
 };
 
 std::map<const float*, Entry>& Entries() {
-  static std::map<const float*, Entry> entries;
+  thread_local std::map<const float*, Entry> entries;
   return entries;
 }
-int64_t g_bytes = 0, g_largest = 0;
+thread_local int64_t g_bytes = 0, g_largest = 0;
 
-int64_t g_maxBytes = -1;  // -1: not read yet
+thread_local int64_t g_maxBytes = -1;  // -1: not read yet
 
 int64_t MaxBytes() {
   if (g_maxBytes < 0) g_maxBytes = BudgetFromEnv("DINOTS_PACK_CACHE_MB", 512.0);

@@ -3,6 +3,8 @@
 // Matmul precision: f32 by default; DINOTS_PRECISION=bf16 (or the CLI's --precision bf16) opts into bf16 matmul
 // operands with f32 accumulation on the native backend: mixed precision, as torch.autocast(dtype=bfloat16) does for
 // linear layers. Parameters, optimizer state, norms, softmax and losses stay float32.
+import { loadAddon } from './native/addon.js';
+import { registerNativeBackend } from './native/register.js';
 import { tf } from './tf.js';
 
 export type BackendName = 'native' | 'wasm' | 'cpu';
@@ -28,7 +30,6 @@ export async function setMatmulPrecision(p: MatmulPrecision): Promise<void> {
     precision = p;
     return;
   }
-  const { loadAddon } = await import('./native/addon.js');
   const addon = loadAddon();
   addon.setMatmulPrecision(p);
   if (p === 'bf16' && !/bf16|amx/.test(addon.cpuIsa())) {
@@ -37,10 +38,18 @@ export async function setMatmulPrecision(p: MatmulPrecision): Promise<void> {
   precision = p;
 }
 
+/**
+ * Threads of this JS thread's kernels from now on (native backend; the others run one thread here). Each
+ * data-parallel replica takes its share of the cores this way.
+ */
+export async function setBackendThreads(n: number): Promise<void> {
+  if (tf.getBackend() !== 'native') return;
+  loadAddon().setNumThreads(n);
+}
+
 async function tryNative(): Promise<string | null> {
   try {
-    const mod = await import('./native/register.js');
-    return mod.registerNativeBackend();
+    return registerNativeBackend();
   } catch (e) {
     return `native backend unavailable: ${(e as Error).message}`;
   }

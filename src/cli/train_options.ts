@@ -51,6 +51,7 @@ export const OFFICIAL_FLAGS: [string, string, Parser][] = [
   ['knn_test_size', 'k-NN queries (subset of --knn-test)', integer('--knn_test_size')],
   ['knn_evals', 'k-NN evaluations during training besides start and end', integer('--knn_evals')],
   ['checkpoint_minutes', 'minutes between checkpoints', number('--checkpoint_minutes')],
+  ['data_parallel', 'data-parallel replicas, each with its own batch of --batch_size_per_gpu on its share of the cores (0 = one per core)', integer('--data_parallel')],
 ];
 /** Flags that take several numbers, with their count and help. */
 const TUPLE_FLAGS: [string, number, string][] = [

@@ -35,6 +35,22 @@ export class TeacherCenter {
     this.pending = null;
   }
 
+  /** The pending batch mean as host data (null when there is none): what data-parallel replicas average. */
+  pendingValues(): Float32Array | null {
+    return this.pending ? Float32Array.from(this.pending.dataSync() as Float32Array) : null;
+  }
+
+  /** Replaces the pending batch mean by host data, e.g. the replicas' average of theirs. */
+  setPendingValues(values: Float32Array): void {
+    tf.tidy(() => this.setPending(tf.tensor(values, this.shape)));
+  }
+
+  /** The center with any pending update folded in, as host data (what a replica's center must equal before a step). */
+  values(): Float32Array {
+    this.apply();
+    return Float32Array.from(this.value.dataSync() as Float32Array);
+  }
+
   /** Folds a pending batch mean into the center (no-op when there is none). */
   apply(): void {
     if (!this.pending) return;

@@ -64,6 +64,11 @@ export interface RunSettings {
   checkpoint_minutes: number;
   /** Loader worker threads (0 = build batches in the training thread). */
   num_workers: number;
+  /**
+   * Data-parallel replicas, each on its share of the cores with its own batch of batch_size_per_gpu images (as GPUs
+   * are in the official code); 0 = one per core, resolved when the config is (config.json records the number).
+   */
+  data_parallel: number;
   backend: string;
 }
 
@@ -194,6 +199,8 @@ export function validateConfig(cfg: SSLConfig): void {
   pos(cfg.teacher.teacher_temp, 'teacher.teacher_temp (--teacher_temp)');
   pos(cfg.crops.global_crops_size, 'crops.global_crops_size (--global_crop_size)');
   pos(cfg.crops.local_crops_size, 'crops.local_crops_size (--local_crop_size)');
+  const replicas = cfg.run.data_parallel;
+  if (!(Number.isInteger(replicas) && replicas >= 0)) throw new Error(`run.data_parallel (--data_parallel) must be a whole number >= 0 (0 = one replica per core), got ${replicas}`);
   if (cfg.run.minutes !== null && cfg.run.steps !== null) throw new Error('run.minutes (--minutes) and run.steps (--steps) both plan the run: give one');
   if (cfg.run.minutes !== null) pos(cfg.run.minutes, 'run.minutes (--minutes)');
   else if (cfg.run.steps !== null) {
@@ -252,9 +259,9 @@ export function validateConfig(cfg: SSLConfig): void {
   if (!distill) backboneConfig(cfg);
 }
 
-/** optim.lr from optim.base_lr by the recipe's scaling rule (one process). */
+/** optim.lr from optim.base_lr by the recipe's scaling rule, for the batch of all replicas (batch_size_per_gpu × world size). */
 export function scaledLr(cfg: SSLConfig): number {
   const { base_lr: lr, scaling_rule: rule } = cfg.optim;
-  const B = cfg.train.batch_size_per_gpu;
+  const B = cfg.train.batch_size_per_gpu * Math.max(1, cfg.run.data_parallel);
   return rule === 'linear_wrt_256' ? (lr * B) / 256 : lr * Math.sqrt(B / 1024);
 }

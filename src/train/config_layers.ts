@@ -8,6 +8,7 @@
 // one process; evaluation) are accepted and ignored; any other unknown key is an error naming it.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { availableParallelism } from 'node:os';
 import { scaledLr, validateConfig, type RecipeName, type SSLConfig } from './config.js';
 import { PRESETS, RECIPES } from './presets.js';
 
@@ -69,6 +70,7 @@ export const ALIASES: Record<string, string[]> = {
   knn_evals: ['run.knn_evals'],
   checkpoint_minutes: ['run.checkpoint_minutes'],
   num_workers: ['run.num_workers'],
+  data_parallel: ['run.data_parallel'],
   backend: ['run.backend'],
 };
 
@@ -184,7 +186,8 @@ export function resolveConfig({ recipe, preset = null, layers = [] }: ConfigSour
     checkKeys(layer, cfg as unknown as Record<string, unknown>, '');
     cfg = mergeConfig(cfg, dropIgnored(layer));
   }
-  cfg.optim.lr = scaledLr(cfg);
   validateConfig(cfg);
+  if (cfg.run.data_parallel === 0) cfg.run.data_parallel = availableParallelism();
+  cfg.optim.lr = scaledLr(cfg);
   return cfg;
 }

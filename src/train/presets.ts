@@ -36,7 +36,7 @@ export const DINOV2_OFFICIAL: SSLConfig = {
   run: {
     data: 'mnist:train', minutes: null, steps: null, color_augment: true, blur_bug_compat: false, flip_p: null, solarize_p: null, blur_p: null, blur_sigma: null, final_eval: true,
     knn_train: null, knn_test: null, knn_train_size: 10000, knn_test_size: 2000, knn_k: 20, knn_temperature: 0.07, knn_evals: 4,
-    checkpoint_minutes: 5, num_workers: 1, backend: 'auto',
+    checkpoint_minutes: 5, num_workers: 1, data_parallel: 1, backend: 'auto',
   },
   distill: { teacher: null, masking: false },
 };
@@ -78,7 +78,7 @@ export const DINO_MNIST: SSLConfig = {
   run: {
     data: 'mnist:train', minutes: 10, steps: null, color_augment: true, blur_bug_compat: false, flip_p: 0, solarize_p: 0, blur_p: [0.5, 0.5, 0.3], blur_sigma: [0.1, 1], final_eval: true,
     knn_train: 'mnist:train', knn_test: 'mnist:test', knn_train_size: 5000, knn_test_size: 1000, knn_k: 20, knn_temperature: 0.07, knn_evals: 2,
-    checkpoint_minutes: 5, num_workers: 1, backend: 'auto',
+    checkpoint_minutes: 5, num_workers: 1, data_parallel: 1, backend: 'auto',
   },
   distill: { teacher: null, masking: false },
 };

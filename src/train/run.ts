@@ -10,23 +10,19 @@
 // Batches are pure functions of (seed, data epoch, index), the masks of (seed, iteration), and the drop-path RNG state
 // is saved, so --resume continues with the identical loss sequence. Checkpoints are written every
 // `checkpoint_minutes`, at data-epoch ends, at the end and on SIGINT (the running step is finished first).
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { tf } from '../backend/tf.js';
-import { backendLabel, initBackend, type BackendName } from '../backend/select.js';
-import type { StateDict } from '../checkpoint/types.js';
+import { backendLabel, initBackend, setBackendThreads, type BackendName } from '../backend/select.js';
 import { parseDatasetSpec } from '../data/datasets.js';
 import { MultiCropLoader, type MultiCropBatch } from '../data/loader.js';
 import { DataAugmentationDINO, dinoV1Augmentation, dinoV2Augmentation, type MultiCropConfig } from '../data/multicrop.js';
-import { collateMasks, deriveMaskTensors, type CollatedMasks } from '../ssl/collate.js';
-import { MaskingGenerator } from '../ssl/masking.js';
-import { concatArrays } from '../util/arrays.js';
-import { Rng } from '../util/rng.js';
-import { backboneConfig, type SSLConfig } from './config.js';
+import { batchBuilder } from './batches.js';
+import type { SSLConfig } from './config.js';
 import { resolveConfig, type ConfigLayer, type ConfigSource } from './config_layers.js';
-import { distillNetworks } from './distill.js';
+import { DataParallel, dataParallelStep } from './data_parallel.js';
 import { KnnMonitor, features, knnScore, prepareKnnSplit, type KnnPoint } from './knn_monitor.js';
 import { atLogK } from './monitors.js';
-import { buildNetworks, disposeNetwork, loadNetworkState, networkState, parameterCount, type SSLNetwork } from './networks.js';
+import { loadNetworkState, networkState, parameterCount } from './networks.js';
 import { buildSchedules, frozenSchedules, isReplanPoint, planRun, replanByTime, type Plan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
@@ -40,19 +36,8 @@ import { PRESETS } from './presets.js';
 import { attentionProbe, attentionScore, finalEvaluation } from './run_eval.js';
 import type { RunEvaluation } from '../eval/run_evaluation.js';
 import type { ObjectAttentionScore } from '../eval/object_attention.js';
-import { SSLTrainer, trainerPolicies, type SSLBatch, type StepResult } from './trainer.js';
-
-/** The networks of a run: self-distillation (student + EMA teacher) or distillation (frozen teacher + student EMA). */
-export interface RunNetworks {
-  student: SSLNetwork;
-  teacher: SSLNetwork;
-  ema?: SSLNetwork;
-  /** The student's global-crop side (differs from the teacher's when distilling across patch sizes). */
-  studentGlobalSize: number;
-  /** Loss state (centers) to start from, e.g. a distillation teacher's trained centers. */
-  initialLossState?: StateDict;
-  describe: string;
-}
+import { buildRunNetworks, disposeRunNetworks, type RunNetworks } from './run_networks.js';
+import { SSLTrainer, trainerPolicies, type StepResult } from './trainer.js';
 
 export interface RunResult {
   status: 'done' | 'interrupted' | 'nan';
@@ -107,20 +92,6 @@ export function augmentation(cfg: SSLConfig): MultiCropConfig {
   return new DataAugmentationDINO(dinoV2Augmentation({ ...sizes, ...off, ...set, blurBugCompat: r.color_augment && r.blur_bug_compat })).config;
 }
 
-/** The masks of one iteration (a function of seed and iteration only, so resume needs no RNG state). */
-export function masksForIteration(cfg: SSLConfig, gen: MaskingGenerator, nImages: number, iteration: number): CollatedMasks {
-  return collateMasks(nImages, gen.numPatches, gen, new Rng([cfg.train.seed, iteration, 0x4d41]), {
-    maskRatioMinMax: cfg.ibot.mask_ratio_min_max,
-    maskProbability: cfg.ibot.mask_sample_probability,
-  });
-}
-
-/** Every patch selected (distillation without masking): the iBOT loss becomes the mean over all patches. */
-export function allPatchMasks(nImages: number, nTokens: number): CollatedMasks {
-  const m = deriveMaskTensors({ data: new Uint8Array(nImages * nTokens).fill(1), shape: [nImages, nTokens] });
-  return { ...m, upperbound: m.nMaskedPatches };
-}
-
 /**
  * The run's config: from `source` for a new run (with a preset that fits itself to the data, the choices for the
  * training images come first among the layers, so the user's flags override them), from config.json on --resume.
@@ -136,19 +107,6 @@ async function runConfig(source: ConfigSource, opts: RunOptions, log: (line: str
   return resolveConfig({ layers: [saved, ...(opts.backend ? [{ run: { backend: opts.backend } }] : [])] });
 }
 
-async function buildRunNetworks(cfg: SSLConfig, log: (s: string) => void): Promise<{ cfg: SSLConfig; nets: RunNetworks }> {
-  if (cfg.distill.teacher !== null) {
-    const d = await distillNetworks(cfg, log);
-    return { cfg: d.cfg, nets: d };
-  }
-  const v = backboneConfig(cfg);
-  const detail = cfg.recipe === 'dinov2' ? `, ${v.numRegisterTokens} registers, LayerScale ${v.initValues}` : '';
-  return {
-    cfg,
-    nets: { ...buildNetworks(cfg), studentGlobalSize: cfg.crops.global_crops_size, describe: `${cfg.student.arch} (${v.embedDim}-d, depth ${v.depth}, patch ${v.patchSize}${detail})` },
-  };
-}
-
 /** Trains a run (new, or continued with opts.resume) and finishes its folder. */
 export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? stderrLog;
@@ -157,36 +115,30 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
   const resumed = opts.resume ? loadTrainCheckpoint(ckPath) : null;
   const resolved = await runConfig(source, opts, log);
   const backend = await initBackend(resolved.run.backend as BackendName | 'auto');
+  // Each data-parallel replica gets its share of the cores (this thread's kernels included).
+  const threadsPerReplica = Math.max(1, Math.floor(availableParallelism() / resolved.run.data_parallel));
+  if (resolved.run.data_parallel > 1) await setBackendThreads(threadsPerReplica);
   const { cfg, nets } = await buildRunNetworks(resolved, log);
   if (!resumed) createRunFolder(out, cfg);
   const skipped: string[] = [];
   const dataset = await parseDatasetSpec(cfg.run.data, { onSkip: (p, why) => { skipped.push(p); log(`warning: skipping unreadable image ${p}: ${why}`); } });
   const B = cfg.train.batch_size_per_gpu;
-  if (dataset.length < B) throw new Error(`--data ${cfg.run.data} has ${dataset.length} images, fewer than --batch_size_per_gpu ${B}`);
+  const replicas = cfg.run.data_parallel;
+  const Bt = B * replicas; // images per iteration, all replicas
+  if (dataset.length < Bt) throw new Error(`--data ${cfg.run.data} has ${dataset.length} images, fewer than the batch of ${Bt} (--batch_size_per_gpu ${B} × --data_parallel ${replicas})`);
   // Batch (epoch, it) depends only on (seed, epoch, it): resuming mid-epoch sees the same batches and augmentations.
-  const loader = new MultiCropLoader(dataset, { batchSize: B, augmentation: augmentation(cfg), seed: cfg.train.seed, workers: cfg.run.num_workers });
+  const loader = new MultiCropLoader(dataset, { batchSize: Bt, augmentation: augmentation(cfg), seed: cfg.train.seed, workers: cfg.run.num_workers });
   const itersPerDataEpoch = loader.iterationsPerEpoch;
   const { local_crops_number: nLocal, global_crops_size: G, local_crops_size: Lc } = cfg.crops;
   const Gs = nets.studentGlobalSize;
-  const grid = Gs / nets.student.backbone.config.patchSize;
   const distilling = nets.ema !== undefined;
-  // Masks for iBOT (and the student's masked input): all patches when distilling without masking, none for a recipe
-  // that never masks (mask_sample_probability 0).
-  const maskStudentInput = !distilling || cfg.distill.masking;
-  const useMasks = !maskStudentInput || cfg.ibot.mask_sample_probability > 0;
-  const maskGen = new MaskingGenerator({ inputSize: [grid, grid], maxNumPatches: 0.5 * grid * grid });
-  log(`dinots train (${cfg.recipe}${distilling ? ', distillation' : ''}): ${nets.describe}; ${(parameterCount(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backendLabel(backend)}; run folder ${out}`);
+  log(`dinots train (${cfg.recipe}${distilling ? ', distillation' : ''}): ${nets.describe}; ${(parameterCount(nets.student) / 1e6).toFixed(2)}M student params (heads included); data ${dataset.name} (${dataset.length} images), batch ${replicas > 1 ? `${Bt} (${replicas} data-parallel replicas × ${B}, ${threadsPerReplica} thread${threadsPerReplica > 1 ? 's' : ''} each)` : B}, 2 global ${G}px + ${nLocal} local ${Lc}px; centering ${cfg.train.centering}; backend ${backendLabel(backend)}; run folder ${out}`);
 
-  const toBatch = (crops: Float32Array[], iteration: number): SSLBatch => {
-    const global = tf.tensor(concatArrays(Float32Array, crops.slice(0, 2)), [2 * B, 3, G, G]);
-    const local = nLocal > 0 ? tf.tensor(concatArrays(Float32Array, crops.slice(2)), [nLocal * B, 3, Lc, Lc]) : null;
-    // NCHW → NHWC for the resize and back; only when the student's patch grid needs another side (distillation).
-    const studentGlobal = Gs !== G ? tf.tidy(() => tf.image.resizeBilinear(global.transpose([0, 2, 3, 1]) as tf.Tensor4D, [Gs, Gs], false, true).transpose([0, 3, 1, 2])) : undefined;
-    const masks = !useMasks ? null : maskStudentInput ? masksForIteration(cfg, maskGen, 2 * B, iteration) : allPatchMasks(2 * B, grid * grid);
-    return { global, studentGlobal, local, nLocal, masks, maskStudentInput };
-  };
-  const disposeBatch = (b: SSLBatch) => [b.global, b.local, b.studentGlobal].forEach((t) => t?.dispose());
   const policies = trainerPolicies(cfg);
+  const builder = batchBuilder(cfg, nets.student, Gs, distilling, B);
+  // Replicas 1..n-1 in worker threads (data_parallel.ts); this thread is replica 0.
+  const dp = replicas > 1 ? await DataParallel.start(cfg, replicas, threadsPerReplica, backend) : null;
+  const trainStep = (tr: SSLTrainer, crops: Float32Array[], it: number) => dataParallelStep(tr, dp, builder, crops, it, distilling);
 
   let plan: Plan;
   let progress: TrainProgress;
@@ -260,13 +212,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     const t0 = performance.now();
     const built = (await batches.next()).value as MultiCropBatch;
     const t1 = performance.now();
-    const batch = toBatch(built.crops, it);
-    let r: StepResult;
-    try {
-      r = trainer.step(batch, it);
-    } finally {
-      disposeBatch(batch);
-    }
+    const r = await trainStep(trainer, built.crops, it);
     await new Promise((res) => setImmediate(res)); // lets the event loop run (worker replies, SIGINT)
     const t2 = performance.now();
     loaderS += (t1 - t0) / 1000;
@@ -275,7 +221,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     const dt = (t2 - t0) / 1000;
     recent.push(dt);
     if (recent.length > 50) recent.shift();
-    appendJsonLine(out, 'metrics.jsonl', { it, epoch, ...r, step_s: dt, loader_s: (t1 - t0) / 1000, model_s: (t2 - t1) / 1000, images_per_s: B / dt, time: new Date().toISOString() });
+    appendJsonLine(out, 'metrics.jsonl', { it, epoch, ...r, step_s: dt, loader_s: (t1 - t0) / 1000, model_s: (t2 - t1) / 1000, images_per_s: Bt / dt, time: new Date().toISOString() });
     // Uniform collapse: the teacher's targets carry no information, and every loss term sits at its uniform value.
     if (!warnedCollapse && it > Math.min(50, total / 2) && atLogK(r.teacher_entropy, K)) {
       warnedCollapse = true;
@@ -287,7 +233,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     }
     const ls = loader.stats();
     const loaderImgs = ls.workerMsPerImage > 0 ? (1000 / ls.workerMsPerImage) * Math.max(1, cfg.run.num_workers) : Infinity;
-    bar?.update(it + 1, { epoch, loss: r.loss, lr: r.lr, imgs: (B * stepsHere) / (loaderS + modelS), loaderImgs, modelImgs: (B * stepsHere) / modelS, entropy: r.teacher_entropy });
+    bar?.update(it + 1, { epoch, loss: r.loss, lr: r.lr, imgs: (Bt * stepsHere) / (loaderS + modelS), loaderImgs, modelImgs: (Bt * stepsHere) / modelS, entropy: r.teacher_entropy });
     return dt;
   };
   const startIteration = progress.iteration;
@@ -298,6 +244,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     close: async () => {
       bar?.stop();
       await loader.close();
+      await dp?.close();
     },
     /** Time-planned runs: fit the rest of the plan to the budget at the latest step time. */
     replan: () => {
@@ -322,7 +269,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
   const run: Omit<RunResult, 'summary'> = {
     attentionInitial: (progress.attention_initial as ObjectAttentionScore | undefined) ?? null, evaluation,
     status, out, config: cfg, plan, iteration: progress.iteration, backend, knn: knn.history, knnRawPixels: knn.rawPixels, teacherKnn,
-    imagesPerSecond: progress.iteration > startIteration && stepsHere ? (B * stepsHere) / (loaderS + modelS) : 0,
+    imagesPerSecond: progress.iteration > startIteration && stepsHere ? (Bt * stepsHere) / (loaderS + modelS) : 0,
     loaderSeconds: stepsHere ? loaderS / stepsHere : 0, modelSeconds: stepsHere ? modelS / stepsHere : 0, trainSeconds: progress.train_seconds,
     skippedFiles: Math.max(skipped.length, loader.stats().skipped), skippedPaths: skipped, datasetSize: dataset.length, message, nets,
   };
@@ -336,9 +283,7 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     const probeBatches = batchesFrom(loader, 0);
     for (let i = 0; i < CALIBRATION_STEPS; i++) {
       const t0 = performance.now();
-      const batch = toBatch(((await probeBatches.next()).value as MultiCropBatch).crops, i);
-      probe.step(batch, i);
-      disposeBatch(batch);
+      await trainStep(probe, ((await probeBatches.next()).value as MultiCropBatch).crops, i);
       times.push((performance.now() - t0) / 1000);
     }
     await probeBatches.return(undefined);
@@ -347,16 +292,13 @@ export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<
     // The k-NN evaluations are outside the budget.
     const stepS = plannedStepSeconds(times);
     const p = planRun(cfg, itersPerDataEpoch, stepS);
-    log(`planned ${p.total_iterations} iterations (${(p.total_iterations / itersPerDataEpoch).toFixed(2)} data epochs of ${itersPerDataEpoch}; ${p.epochs} schedule epochs of ${p.epoch_length}) for ${cfg.run.minutes} min at ${stepS.toFixed(3)} s/step (${(B / stepS).toFixed(1)} images/s)`);
+    log(`planned ${p.total_iterations} iterations (${(p.total_iterations / itersPerDataEpoch).toFixed(2)} data epochs of ${itersPerDataEpoch}; ${p.epochs} schedule epochs of ${p.epoch_length}) for ${cfg.run.minutes} min at ${stepS.toFixed(3)} s/step (${(Bt / stepS).toFixed(1)} images/s)`);
     return p;
   }
 }
 
-export function disposeRunNetworks(n: RunNetworks): void {
-  for (const net of [n.student, n.teacher, n.ema]) if (net) disposeNetwork(net);
-}
-
-export type { KnnPoint, RunOptions };
+export type { KnnPoint, RunOptions, RunNetworks };
+export { disposeRunNetworks };
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,5 +1,6 @@
 // The end of a run's folder, for every recipe: summary.json (k-NN before / after / raw pixels, throughput, the plan,
 // the config) and report.html (loss, lr, collapse monitors, loss terms, k-NN, attention maps of the result backbone).
+import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { matmulPrecision } from '../backend/select.js';
@@ -54,6 +55,10 @@ export function runSummary(r: FinishedRun): Record<string, unknown> {
     ibot_loss_first_tenth: c.ibot.loss_weight > 0 ? meanOf('ibot_loss', 0, tenth) : null,
     ibot_loss_last_tenth: c.ibot.loss_weight > 0 ? meanOf('ibot_loss', metrics.length - tenth, metrics.length) : null,
     images_per_s: r.imagesPerSecond,
+    // The machine's cores, all of which the run's replicas (data_parallel) and loader workers share.
+    images_per_s_per_core: r.imagesPerSecond / availableParallelism(),
+    cores: availableParallelism(),
+    data_parallel: c.run.data_parallel,
     loader_s_per_step: r.loaderSeconds,
     model_s_per_step: r.modelSeconds,
     steps: r.iteration,
@@ -68,6 +73,7 @@ export function runSummary(r: FinishedRun): Record<string, unknown> {
     arch: c.student.arch,
     minutes: c.run.minutes,
     batch_size: c.train.batch_size_per_gpu,
+    batch_size_all_replicas: c.train.batch_size_per_gpu * c.run.data_parallel,
     crops: `2x${c.crops.global_crops_size} + ${c.crops.local_crops_number}x${c.crops.local_crops_size}`,
     out_dim: c.dino.head_n_prototypes,
     peak_lr: c.optim.lr,

@@ -114,6 +114,21 @@ export interface StepCapture {
   teacherOutput: Tensor;
 }
 
+/** Steps 1–3 of one replica (SSLTrainer.computeGradients): what data-parallel replicas average. */
+export interface LocalGradients {
+  loss: number;
+  /** DINO local, DINO global, KoLeo / 2, iBOT / 2 (the official loss_dict's values). */
+  terms: number[];
+  /** Teacher target entropy and KL to uniform (monitors.ts). */
+  targetStats: number[];
+  maskedPatches: number;
+  /** By student parameter name. */
+  grads: Map<string, Tensor>;
+  /** Kept when asked (keepOutputs), for StepCapture. */
+  studentOutput: Tensor | null;
+  teacherOutput: Tensor | null;
+}
+
 export class NonFiniteLossError extends Error {
   constructor(readonly loss: number, readonly iteration: number) {
     super(`loss is ${loss} at iteration ${iteration}: stopping training (the last good checkpoint is kept). ` +
@@ -188,11 +203,16 @@ export class SSLTrainer {
 
   /** One iteration at schedule index `iteration`. Throws NonFiniteLossError, parameters untouched, on a NaN/Inf loss. */
   step(batch: SSLBatch, iteration: number, capture?: (c: StepCapture) => void): StepResult {
-    const { schedules: sch, policies: p, student, teacher } = this.opts;
-    const lr = sch.lr.at(iteration);
-    const wd = sch.wd.at(iteration);
-    const momentum = sch.momentum.at(iteration);
-    const teacherTemp = sch.teacherTemp.at(iteration);
+    return this.applyGradients(this.computeGradients(batch, this.opts.schedules.teacherTemp.at(iteration), capture !== undefined), iteration, capture);
+  }
+
+  /**
+   * Steps 1–3 on this replica's batch: teacher targets, student forward, loss and gradients. Records the pending center
+   * update(s) from this batch; changes no parameter. A data-parallel run averages the results of its replicas
+   * (averageGradients) before applyGradients.
+   */
+  computeGradients(batch: SSLBatch, teacherTemp: number, keepOutputs = false): LocalGradients {
+    const { policies: p, student, teacher } = this.opts;
     const nGlobalImages = batch.global.shape[0]!;
     if (nGlobalImages % 2) throw new Error(`SSLTrainer.step: global crops must hold 2B images, got ${nGlobalImages}`);
     const B = nGlobalImages / 2;
@@ -239,7 +259,7 @@ export class SSLTrainer {
         if (patchOut) patchP = this.ibotLoss.sinkhornKnoppTeacher(patchOut, teacherTemp, M);
       }
       const [o2, o1] = tf.split(clsOut, 2, 0);
-      const teacherOutput = capture ? tf.concat([o1!, o2!], 0) : null;
+      const teacherOutput = keepOutputs ? tf.concat([o1!, o2!], 0) : null;
       return { clsP, patchP, stats: targetStatsTensor(clsP), teacherOutput } as unknown as tf.TensorContainer;
     }) as unknown as { clsP: Tensor; patchP: Tensor | null; stats: Tensor; teacherOutput: Tensor | null };
 
@@ -266,7 +286,7 @@ export class SSLTrainer {
       const pieces = tf.split(out, [nGlobalImages, ...(nLocal > 0 ? [nLocal * B] : []), ...(sharedPatches ? [M] : [])], 0);
       const globalOut = pieces[0]!;
       const localOut = nLocal > 0 ? pieces[1]! : null;
-      if (capture) studentOutput = tf.keep(localOut ? tf.concat([globalOut, localOut], 0) : globalOut.clone());
+      if (keepOutputs) studentOutput = tf.keep(localOut ? tf.concat([globalOut, localOut], 0) : globalOut.clone());
       const nTerms = 2 + (p.atLeastOneLocalTerm ? Math.max(2 * nLocal, 1) : 2 * nLocal);
       const teacherChunks = tf.split(targets.clsP, 2, 0);
       let total: Tensor = tf.scalar(0);
@@ -302,13 +322,34 @@ export class SSLTrainer {
     value.dispose();
     const [local, global, koleo, ibot, entropy, klUniform] = Array.from(parts[0]!.dataSync());
     parts[0]!.dispose();
-    let grads = new Map<string, Tensor>();
+    const grads = new Map<string, Tensor>();
     for (const [varName, g] of Object.entries(byVar)) grads.set(this.nameOfVar.get(varName)!, g);
+    return {
+      loss: lossValue, terms: [local!, global!, koleo!, ibot!], targetStats: [entropy!, klUniform!], maskedPatches: M, grads,
+      studentOutput: studentOutput as Tensor | null, teacherOutput: targets.teacherOutput,
+    };
+  }
+
+  /**
+   * Steps 4–6: gradient policy, optimizer and EMA at schedule index `iteration`, from this replica's gradients or the
+   * replicas' average. Takes ownership of `g`'s tensors. Throws NonFiniteLossError, parameters untouched, on a NaN/Inf loss.
+   */
+  applyGradients(g: LocalGradients, iteration: number, capture?: (c: StepCapture) => void): StepResult {
+    const { schedules: sch, policies: p, student } = this.opts;
+    const lr = sch.lr.at(iteration);
+    const wd = sch.wd.at(iteration);
+    const momentum = sch.momentum.at(iteration);
+    const teacherTemp = sch.teacherTemp.at(iteration);
+    let grads = g.grads;
+    const lossValue = g.loss;
     if (!Number.isFinite(lossValue)) {
-      for (const t of [...grads.values(), targets.teacherOutput, studentOutput as Tensor | null]) t?.dispose();
+      for (const t of [...grads.values(), g.teacherOutput, g.studentOutput]) t?.dispose();
       for (const l of [this.dinoLoss, this.ibotLoss]) l.center.dropPending(); // the step changes nothing
       throw new NonFiniteLossError(lossValue, iteration);
     }
+    const [local, global, koleo, ibot] = g.terms;
+    const [entropy, klUniform] = g.targetStats;
+    const M = g.maskedPatches;
 
     // ---- 4. gradient policy: clipping, then the frozen last layer ----
     const norms: Record<string, number> = {};
@@ -319,9 +360,9 @@ export class SSLTrainer {
     }
     const lastLayerFrozen = iteration < sch.freezeLastLayerIterations;
     if (p.freezeLastLayerBy === 'gradients') cancelLastLayerGradients(grads, iteration, sch.freezeLastLayerIterations);
-    if (capture) capture({ grads, studentOutput: studentOutput!, teacherOutput: targets.teacherOutput! });
-    (studentOutput as Tensor | null)?.dispose();
-    targets.teacherOutput?.dispose();
+    if (capture) capture({ grads, studentOutput: g.studentOutput!, teacherOutput: g.teacherOutput! });
+    g.studentOutput?.dispose();
+    g.teacherOutput?.dispose();
 
     // ---- 5. optimizer, 6. EMA ----
     const lastLayerLr = p.freezeLastLayerBy === 'lr_schedule' ? sch.lastLayerLr.at(iteration) : lastLayerFrozen ? 0 : lr;

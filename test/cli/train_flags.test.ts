@@ -74,6 +74,7 @@ const CASES: Record<string, [string[], Record<string, unknown>]> = {
   knn_test_size: [['50'], { 'run.knn_test_size': 50 }],
   knn_evals: [['1'], { 'run.knn_evals': 1 }],
   checkpoint_minutes: [['2'], { 'run.checkpoint_minutes': 2 }],
+  data_parallel: [['2'], { 'run.data_parallel': 2 }],
   global_crops_scale: [['0.3', '0.9'], { 'crops.global_crops_scale': [0.3, 0.9] }],
   local_crops_scale: [['0.1', '0.3'], { 'crops.local_crops_scale': [0.1, 0.3] }],
   data: [['mnist:train:100'], { 'run.data': 'mnist:train:100' }],

@@ -22,5 +22,6 @@ export const TINY: ConfigLayer = {
   knn_train: null,
   knn_test: null,
   num_workers: 0,
+  data_parallel: 1,
   backend: 'cpu',
 };
