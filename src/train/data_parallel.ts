@@ -88,12 +88,13 @@ export function averageReplicas(trainer: SSLTrainer, own: LocalGradients, others
   if (others.length === 0) return own;
   const n = others.length + 1;
   const mean = (a: number[], rows: number[][]) => a.map((x, i) => (x + rows.reduce((s, r) => s + r[i]!, 0)) / n);
+  const theirGrads = others.map((o) => new Map(o.grads));
   const grads = new Map<string, Tensor>();
   for (const [name, g] of own.grads) {
     const sum = Float32Array.from(g.dataSync() as Float32Array);
-    for (const o of others) {
-      const theirs = o.grads.find(([k]) => k === name)?.[1];
-      if (!theirs || theirs.length !== sum.length) throw new Error(`data-parallel: replica has no gradient of ${name} of ${sum.length} values`);
+    for (const t of theirGrads) {
+      const theirs = t.get(name);
+      if (!theirs || theirs.length !== sum.length) throw new Error(`data-parallel: a replica sent no gradient of ${name} (${sum.length} values)`);
       for (let i = 0; i < sum.length; i++) sum[i]! += theirs[i]!;
     }
     for (let i = 0; i < sum.length; i++) sum[i]! /= n;
@@ -102,15 +103,15 @@ export function averageReplicas(trainer: SSLTrainer, own: LocalGradients, others
   }
   const centers = [trainer.dinoLoss.center, trainer.ibotLoss.center];
   centers.forEach((c, k) => {
-    const own = c.pendingValues();
-    if (!own) return;
+    const sum = c.pendingValues();
+    if (!sum) return;
     for (const o of others) {
       const theirs = o.pending[k];
       if (!theirs) throw new Error('data-parallel: a replica sent no center update');
-      for (let i = 0; i < own.length; i++) own[i]! += theirs[i]!;
+      for (let i = 0; i < sum.length; i++) sum[i]! += theirs[i]!;
     }
-    for (let i = 0; i < own.length; i++) own[i]! /= n;
-    c.setPendingValues(own);
+    for (let i = 0; i < sum.length; i++) sum[i]! /= n;
+    c.setPendingValues(sum);
   });
   return {
     loss: (own.loss + others.reduce((s, o) => s + o.loss, 0)) / n,
