@@ -98,6 +98,11 @@ export function readPth(path: string): PthFile {
       if (!entry) throw new Error(`${path}: storage record '${name}' is missing`);
       const nbytes = s.numel * DTYPE_BYTES[s.dtype];
       if (entry.size < nbytes) throw new Error(`${path}: storage '${name}' has ${entry.size} bytes, needs ${nbytes} for ${s.numel} ${s.dtype}`);
+      // torch.save stores records uncompressed. A compressed record must inflate to exactly what the storage needs:
+      // a small deflate stream may declare gigabytes, and the reader never inflates more than the tensors use.
+      if (entry.method !== 0 && entry.size !== nbytes) {
+        throw new Error(`${path}: compressed storage record '${name}' declares ${entry.size} bytes but its storage needs ${nbytes} (${s.numel} ${s.dtype}): refused (re-save the file with torch.save)`);
+      }
       let bytes = zip.read(name);
       if (bytes.byteLength !== nbytes) bytes = bytes.slice(0, nbytes);
       if (bo === 'big' && DTYPE_BYTES[s.dtype] > 1) byteswap(bytes, DTYPE_BYTES[s.dtype]);

@@ -126,3 +126,12 @@ export function multiHeadAttention(
 export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
   return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', axis, true), eps)));
 }
+
+/**
+ * tf.split along `axis` into `sizes` pieces (a count or the pieces' sizes), differentiable with a single piece too:
+ * TF.js's SplitV gradient fails for one output ("Pass at least one tensor to concat"), so one piece is `x` itself.
+ */
+export function split(x: Tensor, sizes: number | number[], axis = 0): Tensor[] {
+  const pieces = typeof sizes === 'number' ? sizes : sizes.length;
+  return pieces === 1 ? [x] : tf.split(x, sizes, axis);
+}

@@ -9,7 +9,7 @@
 //   summary.json, report.html (+ PNGs)    run_summary.ts, at the end
 // Batches are pure functions of (seed, data epoch, index), the masks of (seed, iteration), and the drop-path RNG state
 // is saved, so --resume continues with the identical loss sequence. Checkpoints are written every
-// `checkpoint_minutes`, at data-epoch ends, at the end and on SIGINT (the running step is finished first).
+// `checkpoint_minutes`, at data-epoch ends, at the end and on SIGINT / SIGTERM (the running step is finished first).
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { backendLabel, initBackend, setBackendThreads, type BackendName } from '../backend/select.js';

@@ -26,7 +26,7 @@ export interface RunOptions {
   /** Write progress lines / bar (default true). */
   progress?: boolean;
   log?: Log;
-  /** Handle SIGINT (default true). */
+  /** Handle SIGINT and SIGTERM: finish the step, save, return 'interrupted' (default true). */
   handleSigint?: boolean;
 }
 
@@ -94,21 +94,23 @@ export function appendJsonLine(out: string, file: string, line: object): void {
 }
 
 /**
- * Ctrl-C asks the loop to stop after the running step (it then saves); a second Ctrl-C exits without saving.
- * With `enabled` false nothing is installed and `requested()` stays false.
+ * Ctrl-C (SIGINT) or SIGTERM (what schedulers and `kill` send) asks the loop to stop after the running step; it then
+ * saves. A second signal exits without saving. With `enabled` false nothing is installed and `requested()` stays false.
  */
-export function watchSigint(log: Log, enabled: boolean): { requested: () => boolean; release: () => void } {
+export function watchStopSignals(log: Log, enabled: boolean): { requested: () => boolean; release: () => void } {
   let stop = false;
-  const onSigint = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
+    const name = signal === 'SIGINT' ? 'Ctrl-C' : signal;
     if (stop) {
-      log('second Ctrl-C: exiting without saving');
-      process.exit(130);
+      log(`second ${name}: exiting without saving`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
     }
     stop = true;
-    log('\nCtrl-C: finishing this step, saving a checkpoint, then exiting (press again to abort without saving)');
+    log(`\n${name}: finishing this step, saving a checkpoint, then exiting (send it again to abort without saving)`);
   };
-  if (enabled) process.on('SIGINT', onSigint);
-  return { requested: () => stop, release: () => void (enabled && process.off('SIGINT', onSigint)) };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  if (enabled) for (const s of signals) process.on(s, onSignal);
+  return { requested: () => stop, release: () => void (enabled && signals.forEach((s) => process.off(s, onSignal))) };
 }
 
 /** A backbone under the official key names, as `<name>.pth` (torch.save(state_dict)) and `<name>.safetensors`. */
@@ -153,14 +155,14 @@ export interface StepLoop {
  */
 export async function runSteps(l: StepLoop): Promise<{ status: RunStatus; message?: string }> {
   const { progress, opts, log, knn } = l;
-  const sigint = watchSigint(log, opts.handleSigint ?? true);
+  const signals = watchStopSignals(log, opts.handleSigint ?? true);
   let status: RunStatus = 'done';
   let message: string | undefined;
   let lastSave = Date.now();
   let steps = 0;
   try {
     while (progress.iteration < l.total) {
-      if (sigint.requested() || (opts.stopAfter !== undefined && steps >= opts.stopAfter)) {
+      if (signals.requested() || (opts.stopAfter !== undefined && steps >= opts.stopAfter)) {
         status = 'interrupted';
         break;
       }
@@ -186,7 +188,7 @@ export async function runSteps(l: StepLoop): Promise<{ status: RunStatus; messag
     status = 'nan';
     message = e.message;
   } finally {
-    sigint.release();
+    signals.release();
     await l.close();
   }
   if (status === 'nan') {

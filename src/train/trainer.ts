@@ -18,6 +18,7 @@ import { tf, type Tensor, type Variable } from '../backend/tf.js';
 import { variableGrads } from '../backend/grads.js';
 import { subStateDict, prefixStateDict } from '../checkpoint/prefix.js';
 import type { StateDict } from '../checkpoint/types.js';
+import { split } from '../nn/functional.js';
 import { gatherRows } from '../nn/gather_rows.js';
 import type { CollatedMasks } from '../ssl/collate.js';
 import { DINOClsTokenLoss } from '../ssl/dino_clstoken_loss.js';
@@ -283,7 +284,7 @@ export class SSLTrainer {
       const out = student.dino_head.forward(headIn.length === 1 ? headIn[0]! : tf.concat(headIn, 0));
       // Split, not sliced: a slice's gradient is a pad, slow on the CPU backends at [rows, K].
       const sharedPatches = doIbot && !student.ibot_head;
-      const pieces = tf.split(out, [nGlobalImages, ...(nLocal > 0 ? [nLocal * B] : []), ...(sharedPatches ? [M] : [])], 0);
+      const pieces = split(out, [nGlobalImages, ...(nLocal > 0 ? [nLocal * B] : []), ...(sharedPatches ? [M] : [])], 0);
       const globalOut = pieces[0]!;
       const localOut = nLocal > 0 ? pieces[1]! : null;
       if (keepOutputs) studentOutput = tf.keep(localOut ? tf.concat([globalOut, localOut], 0) : globalOut.clone());
@@ -292,7 +293,7 @@ export class SSLTrainer {
       let total: Tensor = tf.scalar(0);
       let localLoss: Tensor = tf.scalar(0);
       if (localOut) {
-        localLoss = tf.div(this.dinoLoss.forward(tf.split(localOut, nLocal, 0), teacherChunks), nTerms);
+        localLoss = tf.div(this.dinoLoss.forward(split(localOut, nLocal), teacherChunks), nTerms);
         total = tf.add(total, tf.mul(localLoss, p.dinoLossWeight));
       }
       const globalLoss = tf.div(tf.mul(this.dinoLoss.forward([globalOut], [targets.clsP]), 2), nTerms);

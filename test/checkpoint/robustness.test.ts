@@ -4,10 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { readCheckpoint, savePth } from '../../src/checkpoint/index.js';
 import { PyObject, unpickle } from '../../src/checkpoint/pickle.js';
 import { extractStateDict, readPth } from '../../src/checkpoint/pth.js';
+import { ZipReader } from '../../src/checkpoint/zip.js';
 import type { StateDict } from '../../src/checkpoint/types.js';
 import { concatBytes as cat, rawZip, tempDir } from './helpers.js';
 
@@ -102,6 +103,25 @@ test('zip bombs: impossible compression ratios and lying sizes are refused befor
   z.writeUInt16LE(0xfffe, z.length - 12);
   writeFileSync(file, z);
   assert.throws(() => readPth(file), /corrupt zip central directory/);
+});
+
+test('a compressed storage record never inflates past what its storage needs', (t) => {
+  const dir = tempDir(t);
+  const good = join(dir, 'good.pth');
+  savePth(good, smallStateDict());
+  const zip = new ZipReader(good);
+  const entries = [...zip.entries.keys()].map((name) => ({ name, data: zip.read(name) }));
+  zip.close();
+  // The bias storage (4 float32 = 16 bytes) as a deflate stream of its bytes followed by 64 MiB of zeros.
+  const bias = entries.find((e) => e.data.byteLength === 16 && /\/data\/\d+$/.test(e.name))!;
+  const padded = new Uint8Array(16 + (64 << 20));
+  padded.set(bias.data);
+  const file = join(dir, 'padded.pth');
+  writeFileSync(file, rawZip(entries.map((e) => (e === bias ? { name: e.name, data: deflateRawSync(padded), method: 8, size: padded.length, crc: crc32(padded) >>> 0 } : e))));
+  assert.throws(() => readCheckpoint(file), /compressed storage record '.*\/data\/\d+' declares 67108880 bytes but its storage needs 16/);
+  // Compressed to exactly its size, the record loads.
+  writeFileSync(file, rawZip(entries.map((e) => (e === bias ? { name: e.name, data: deflateRawSync(e.data), method: 8, size: 16, crc: crc32(e.data) >>> 0 } : e))));
+  assert.deepEqual([...(readCheckpoint(file).stateDict.get('a.bias')!.data as Float32Array)], [1, 2, 3, 4]);
 });
 
 test('pickle bombs: deep nesting, absurd lengths, memo abuse, missing STOP', () => {

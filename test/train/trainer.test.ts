@@ -92,3 +92,15 @@ test('time planning: the median probe step after the warm-up, plus 5%, is robust
   const s = plannedStepSeconds([5, 0.21, 0.19, 3, 0.2, 0.22, 0.18, 0.2]);
   assert.ok(Math.abs(s - 0.2 * 1.05) < 1e-12, `planned ${s}`);
 });
+
+test('one local crop, or none, trains (a split into one piece has no TF.js gradient: it is not split)', () => {
+  for (const nLocal of [1, 0]) {
+    const { trainer, batch, crops, dispose } = setup();
+    const local = nLocal ? tf.slice(batch.local!, [0], [2]) : null; // l1 of both images
+    const r = trainer.step({ ...batch, local, nLocal }, 0);
+    assert.ok(Number.isFinite(r.loss), `loss with ${nLocal} local crops: ${r.loss}`);
+    tf.dispose([...crops, ...(local ? [local] : [])]);
+    trainer.dispose();
+    dispose();
+  }
+});
