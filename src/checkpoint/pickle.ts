@@ -37,6 +37,24 @@ export class PyCallable {
 
 export type PickleValue = unknown;
 
+// Modules and callables that run code or reach the system when a pickle calls them: what malicious checkpoints use.
+const CODE_MODULES = ['os', 'posix', 'nt', 'subprocess', 'sys', 'shutil', 'socket', 'importlib', 'runpy', 'pty', 'ctypes', 'marshal',
+  'pickle', '_pickle', 'code', 'codeop', 'webbrowser', 'multiprocessing', 'asyncio', 'signal', 'urllib', 'http'];
+const CODE_CALLABLES = new Set(['eval', 'exec', 'compile', 'getattr', 'setattr', 'delattr', '__import__', 'open', 'input', 'globals', 'locals',
+  'vars', 'breakpoint', 'exit', 'quit', 'help', 'execfile', 'file', 'reload', 'apply'].flatMap((n) => [`builtins.${n}`, `__builtin__.${n}`])
+  .concat(['types.FunctionType', 'types.CodeType', 'functools.partial', 'operator.attrgetter', 'operator.methodcaller', 'io.open', 'io.FileIO', 'codecs.open']));
+
+/**
+ * Whether `qualname` ('module.name') is a global that executes code or touches the system when called. A weights file
+ * never needs one (PyTorch's weights_only loader refuses them too); its presence marks the file as hostile even
+ * where the rest of the file is a valid state dict.
+ */
+export function codeExecutionGlobal(qualname: string): boolean {
+  if (CODE_CALLABLES.has(qualname)) return true;
+  const module = qualname.slice(0, qualname.lastIndexOf('.'));
+  return CODE_MODULES.some((m) => module === m || module.startsWith(`${m}.`));
+}
+
 /** Attributes set by BUILD on a dict (e.g. the `_metadata` of a torch state_dict). */
 export const dictAttributes = new WeakMap<Map<PickleValue, PickleValue>, PickleValue>();
 
@@ -45,6 +63,8 @@ export interface UnpickleOptions {
   globals?: Record<string, (args: PickleValue[]) => PickleValue>;
   /** 'module.name' → message: globals whose use is an error (e.g. formats we refuse to read). */
   refuse?: Record<string, string>;
+  /** A message for a global whose mere presence refuses the whole input (e.g. codeExecutionGlobal), or null. */
+  refuseGlobal?: (qualname: string) => string | null;
   persistentLoad?: (pid: PickleValue) => PickleValue;
   /** Used in error messages. */
   source?: string;
@@ -184,6 +204,8 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): PickleVa
     let q = `${module}.${name}`;
     q = COMPAT[q] ?? q;
     if (opts.refuse?.[q]) fail(opts.refuse[q]!);
+    const refused = opts.refuseGlobal?.(q);
+    if (refused) fail(refused);
     const fn = globals[q];
     return fn ? new PyCallable(q, fn) : new PyGlobal(module, name);
   };

@@ -3,7 +3,7 @@
 // offset, size and stride into a tensor. We rebuild tensors and containers and nothing else (see pickle.ts).
 import { closeSync, openSync, readSync } from 'node:fs';
 import { decodeBytes, DTYPE_BYTES, hostDtype, numel } from './dtypes.js';
-import { PyGlobal, PyObject, unpickle, type PickleValue } from './pickle.js';
+import { codeExecutionGlobal, PyGlobal, PyObject, unpickle, type PickleValue } from './pickle.js';
 import type { DType, HostData, HostTensor, StateDict } from './types.js';
 import { ZipReader } from './zip.js';
 
@@ -167,6 +167,10 @@ export function readPth(path: string): PthFile {
       refuse: {
         'torch.storage._load_from_bytes': `${path}: contains a storage pickled in the legacy format (torch.storage._load_from_bytes); re-save it with torch>=1.6`,
       },
+      // Inert either way, but a file that calls os.system & co. beside its tensors is hostile: refuse it whole.
+      refuseGlobal: (q) => (codeExecutionGlobal(q)
+        ? `${path}: refers to the Python global '${q}', which runs code or reaches the system; a weights file never needs it (PyTorch's weights_only loader refuses it too). Not loaded: get the checkpoint from a source you trust.`
+        : null),
     });
     return { value, archive, byteorder: bo };
   } finally {

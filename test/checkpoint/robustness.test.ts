@@ -22,7 +22,7 @@ function smallStateDict(): StateDict {
   ]);
 }
 
-test('a pickle calling os.system is never executed: it becomes an inert object', (t) => {
+test('a pickle calling os.system is never executed (an inert object); a .pth naming it, even after valid values, is refused', (t) => {
   const dir = tempDir(t);
   const marker = join(dir, 'PWNED');
   const cmd = `touch ${marker}`;
@@ -32,11 +32,16 @@ test('a pickle calling os.system is never executed: it becomes an inert object',
   assert.ok(v instanceof PyObject);
   assert.equal(v.className, 'os.system');
   assert.deepEqual(v.args, [cmd]);
-  // the same inside a torch-style zip: reading works, finding a state dict fails clearly, nothing runs
+  // the same inside a torch-style zip: refused, naming the global; nothing runs
   const file = join(dir, 'evil.pth');
   writeFileSync(file, rawZip([{ name: 'evil/data.pkl', data: evil }]));
-  assert.ok(readPth(file).value instanceof PyObject);
-  assert.throws(() => readCheckpoint(file), /no state dict/);
+  assert.throws(() => readPth(file), /refers to the Python global 'os\.system', which runs code/);
+  // a payload after valid values is refused too, not dropped: {'w': 1, 'x': posix.system(cmd)}
+  const key = (k: string) => cat([0x58, ...u32(k.length)], k);
+  const after = cat([0x80, 2, 0x7d, 0x28], key('w'), [0x4b, 1], key('x'), 'cposix\nsystem\n', key(cmd), [0x85, 0x52, 0x75, 0x2e]);
+  assert.equal((unpickle(after) as Map<string, unknown>).get('w'), 1);
+  writeFileSync(file, rawZip([{ name: 'evil/data.pkl', data: after }]));
+  assert.throws(() => readCheckpoint(file), /'posix\.system'/);
   // builtins.eval / subprocess via STACK_GLOBAL + NEWOBJ are inert too
   const evil2 = cat([0x80, 4, 0x8c, 8], 'builtins', [0x8c, 4], 'eval', [0x93, 0x8c, 2], '42', [0x85, 0x81, 0x2e]);
   assert.equal((unpickle(evil2) as PyObject).className, 'builtins.eval');

@@ -44,7 +44,9 @@ test('exact cosine search with leave-one-out, and the approximate index agreeing
   const approx = ApproxCosineIndex.build(x).search(x, 5, { excludeSelf: true });
   for (let q = 0; q < n; q++) {
     for (let j = 0; j < 5; j++) assert.equal(labels[approx.indices[q * 5 + j]!], labels[q]);
-    assert.ok(Math.abs(approx.scores[q * 5]! - exact.scores[q * exact.k]!) < 1e-4);
+    // Its first hit is a cluster mate about as close as the exact first (an approximate graph may return the
+    // second-closest mate: within a cluster the cosines differ by ~1e-5 to 1e-4).
+    assert.ok(Math.abs(approx.scores[q * 5]! - exact.scores[q * exact.k]!) < 1e-3, `query ${q}: ${approx.scores[q * 5]} vs ${exact.scores[q * exact.k]}`);
   }
   // a single query (usearch answers one vector differently from a batch)
   const one = ApproxCosineIndex.build(x).search({ data: x.data.slice(0, 8), rows: 1, cols: 8 }, 3);
