@@ -1,4 +1,5 @@
 // A training run in a folder, for every recipe (DINO, DINOv2, distillation):
+//   run.lock                 the pid of the process training it (run_lock.ts), while it trains
 //   config.json              the resolved config (config.ts), written when the run starts
 //   checkpoint.safetensors   sections student / teacher / optimizer / dino_loss (both centers) + progress metadata,
 //                            written atomically (run_checkpoint.ts); when distilling the `teacher` section holds the
@@ -25,6 +26,7 @@ import { atLogK } from './monitors.js';
 import { loadNetworkState, networkState, parameterCount } from './networks.js';
 import { buildSchedules, frozenSchedules, isReplanPoint, planRun, replanByTime, type Plan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
+import { acquireRunLock } from './run_lock.js';
 import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
   appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
@@ -107,8 +109,17 @@ async function runConfig(source: ConfigSource, opts: RunOptions, log: (line: str
   return resolveConfig({ layers: [saved, ...(opts.backend ? [{ run: { backend: opts.backend } }] : [])] });
 }
 
-/** Trains a run (new, or continued with opts.resume) and finishes its folder. */
+/** Trains a run (new, or continued with opts.resume) and finishes its folder; one process per folder (run_lock.ts). */
 export async function trainRun(source: ConfigSource, opts: RunOptions): Promise<RunResult> {
+  const release = acquireRunLock(opts.out, opts.log ?? stderrLog, !opts.resume);
+  try {
+    return await trainLockedRun(source, opts);
+  } finally {
+    release();
+  }
+}
+
+async function trainLockedRun(source: ConfigSource, opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? stderrLog;
   const out = opts.out;
   const ckPath = join(out, CHECKPOINT_FILE);
