@@ -4,6 +4,7 @@
 //   checkpoint.safetensors   sections student / teacher / optimizer / dino_loss (both centers) + progress metadata,
 //                            written atomically (run_checkpoint.ts); when distilling the `teacher` section holds the
 //                            student's EMA (the frozen teacher is re-read from distill.teacher on resume)
+//   checkpoint.prev.safetensors   the checkpoint before (--resume falls back to it when the latest is damaged)
 //   metrics.jsonl            one line per iteration (loss terms, schedules, collapse monitors, timings)
 //   knn.jsonl                k-NN top-1 of the result backbone at the evaluation points
 //   teacher_backbone.{pth,safetensors} (distilled_backbone.* when distilling)   the result backbone, at the end
@@ -27,9 +28,9 @@ import { loadNetworkState, networkState, parameterCount } from './networks.js';
 import { buildSchedules, frozenSchedules, isReplanPoint, planRun, replanByTime, type Plan } from './plan.js';
 import { TrainProgressBar } from './progress.js';
 import { acquireRunLock } from './run_lock.js';
-import { CHECKPOINT_FILE, loadTrainCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
+import { CHECKPOINT_FILE, loadResumeCheckpoint, saveTrainCheckpoint, type TrainProgress } from './run_checkpoint.js';
 import {
-  appendJsonLine, batchesFrom, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
+  appendJsonLine, batchesFrom, keepJsonLines, createRunFolder, exportBackbone, freshProgress, readRunFolderConfig,
   runSteps, stderrLog, CALIBRATION_STEPS, plannedStepSeconds, type RunOptions,
 } from './run_loop.js';
 import { writeRunOutputs } from './run_summary.js';
@@ -123,7 +124,7 @@ async function trainLockedRun(source: ConfigSource, opts: RunOptions): Promise<R
   const log = opts.log ?? stderrLog;
   const out = opts.out;
   const ckPath = join(out, CHECKPOINT_FILE);
-  const resumed = opts.resume ? loadTrainCheckpoint(ckPath) : null;
+  const resumed = opts.resume ? loadResumeCheckpoint(ckPath, log) : null;
   const resolved = await runConfig(source, opts, log);
   const backend = await initBackend(resolved.run.backend as BackendName | 'auto');
   // Each data-parallel replica gets its share of the cores (this thread's kernels included).
@@ -171,6 +172,8 @@ async function trainLockedRun(source: ConfigSource, opts: RunOptions): Promise<R
     trainer.optimizer.loadStateDict(resumed.optimizer);
     trainer.loadLossState(resumed.center);
     if (progress.rng.drop_path) nets.student.backbone.dropPathRng.setState(progress.rng.drop_path);
+    keepJsonLines(out, 'metrics.jsonl', (l) => (l.it as number) < progress.iteration);
+    keepJsonLines(out, 'knn.jsonl', (l) => (l.iteration as number) <= progress.iteration);
     log(`resumed at iteration ${progress.iteration} / ${plan.total_iterations} (epoch ${progress.epoch})`);
   } else {
     trainer.syncEmaFromStudent();

@@ -2,6 +2,7 @@
 // Ctrl-C handling and the final export.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../checkpoint/atomic.js';
 import { saveSafetensors } from '../checkpoint/index.js';
 import { savePth } from '../checkpoint/pth_write.js';
 import type { MultiCropBatch, MultiCropLoader } from '../data/loader.js';
@@ -86,6 +87,21 @@ export async function* batchesFrom(loader: MultiCropLoader, start: number): Asyn
   for (let epoch = Math.floor(start / perEpoch); ; epoch++) {
     yield* loader.epoch(epoch, epoch === Math.floor(start / perEpoch) ? start % perEpoch : 0);
   }
+}
+
+/**
+ * Keeps the lines of a JSON-lines file of the run folder that `keep` accepts (rewritten atomically): a resumed run
+ * drops what steps after its checkpoint wrote (a kill -9, or a fallback to the previous checkpoint), so that every
+ * iteration has one line.
+ */
+export function keepJsonLines(out: string, file: string, keep: (line: Record<string, unknown>) => boolean): void {
+  const path = join(out, file);
+  if (!existsSync(path)) return;
+  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  const kept = lines.filter((l) => keep(JSON.parse(l) as Record<string, unknown>));
+  if (kept.length === lines.length) return;
+  const bytes = new TextEncoder().encode(kept.map((l) => `${l}\n`).join(''));
+  writeFileAtomic(path, (sink) => sink.write(bytes));
 }
 
 /** Appends one JSON line to a file of the run folder. */
