@@ -29,6 +29,8 @@ export function writeFileAtomic(path: string, fill: (sink: ByteSink) => void): v
     fill(sink);
     fsyncSync(fd);
     ok = true;
+  } catch (e) {
+    throw diskError(e, path);
   } finally {
     closeSync(fd);
     if (!ok) rmSync(tmp, { force: true });
@@ -45,4 +47,11 @@ export function writeFileAtomic(path: string, fill: (sink: ByteSink) => void): v
   } catch {
     /* folders cannot be opened for fsync on some platforms */
   }
+}
+
+/** A full disk or quota gets a message naming the file and saying that its previous version is intact. */
+function diskError(e: unknown, path: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
+  return new Error(`${path}: the disk is full (${code}) while writing it; nothing was replaced (the previous version, if any, is intact). Free some space and run again (a training run: add --resume).`);
 }
