@@ -2,7 +2,7 @@
 // files trains and reports them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -51,6 +51,35 @@ test('a folder with unreadable files trains and reports them', async () => {
     assert.equal(r.skippedFiles, 2);
     assert.deepEqual(r.skippedPaths.map((p) => p.split('/').pop()).sort(), ['broken.jpg', 'empty.png']);
     assert.ok(lines.filter((l) => l.includes('skipping unreadable image')).length === 2, 'each bad file is reported once');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('files deleted or truncated while the run trains are skipped and reported; training goes on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dinots-vanish-'));
+  try {
+    const data = join(dir, 'data');
+    mkdirSync(join(data, 'a'), { recursive: true });
+    for (let i = 0; i < 12; i++) {
+      await sharp(Buffer.alloc(12 * 12 * 3, 20 * i), { raw: { width: 12, height: 12, channels: 3 } }).png().toFile(join(data, 'a', `img${i}.png`));
+    }
+    const lines: string[] = [];
+    const log = (s: string) => {
+      lines.push(s);
+      // The run has listed the folder: now two files disappear and one is cut short, before any batch is read.
+      if (s.startsWith('dinots train')) {
+        rmSync(join(data, 'a', 'img0.png'));
+        rmSync(join(data, 'a', 'img1.png'));
+        writeFileSync(join(data, 'a', 'img2.png'), readFileSync(join(data, 'a', 'img2.png')).subarray(0, 20));
+      }
+    };
+    const r = await trainRun({ layers: [{ ...TINY, data, batch_size_per_gpu: 4, epochs: 2 }] }, { out: join(dir, 'run'), ...quiet, log });
+    disposeRunNetworks(r.nets);
+    assert.equal(r.status, 'done');
+    assert.equal(r.iteration, 6);
+    assert.deepEqual(r.skippedPaths.map((p) => p.split('/').pop()).sort(), ['img0.png', 'img1.png', 'img2.png']);
+    assert.equal(lines.filter((l) => l.includes('skipping unreadable image')).length, 3, lines.join('\n'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
