@@ -200,9 +200,15 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       });
       evalRemoved = status.filter((s) => s === 'eval-overlap').length;
       const removedShare = 1 - status.filter((s) => s === 'kept').length / x.rows;
-      if (removedShare > 0.5) {
-        log(`dedup: warning: ${(removedShare * 100).toFixed(0)}% of the pool removed; the embedding may be collapsed (a random-init model?) or the thresholds too low`);
+      const largest = dd.groups.reduce((m, g) => Math.max(m, g.length), 0);
+      const warnings: string[] = [];
+      // A useless result is called out with what was measured and the fix, not returned silently.
+      if (largest > Math.max(0.2 * x.rows, 10)) {
+        warnings.push(`${largest} images (${((largest / x.rows) * 100).toFixed(0)}% of the pool) chained into one duplicate group at cosine >= ${params.threshold}: the embedding does not tell these images apart (a random-init or barely trained model?); raise --dedup-threshold, or use --model pixels or a stronger embedding`);
+      } else if (removedShare > 0.5) {
+        warnings.push(`${(removedShare * 100).toFixed(0)}% of the pool removed as duplicates at cosine >= ${params.threshold}: the embedding may be collapsed or the threshold too low; raise --dedup-threshold, or use --model pixels or a stronger embedding`);
       }
+      for (const w of warnings) log(`dedup: warning: ${w}`);
       writeTable(join(work, 'dedup.arrow'), {
         path: paths,
         status,
@@ -224,6 +230,8 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
           duplicatesRemoved: status.filter((s) => s === 'duplicate').length,
           evalOverlapRemoved: evalRemoved,
           kept: status.filter((s) => s === 'kept').length,
+          largestGroup: largest,
+          warnings,
         },
       };
     });
@@ -275,7 +283,12 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       });
       const sizes = new Int32Array(levels[0]!);
       for (const a of h.levels[0]!.assignments) sizes[a]!++;
-      return { outputs, summary: { clustered: sub.rows, levels, smallestCluster: sizes.reduce((m, v) => Math.min(m, v), Infinity), largestCluster: sizes.reduce((m, v) => Math.max(m, v), 0) } };
+      const tiny = sizes.filter((v) => v <= 1).length;
+      const warnings = tiny > sizes.length / 2 && sizes.length > 1
+        ? [`${tiny} of ${sizes.length} clusters hold 0 or 1 images: the embedding or the cluster count does not fit this pool; lower --clusters, or use a stronger embedding`]
+        : [];
+      for (const w of warnings) log(`cluster: warning: ${w}`);
+      return { outputs, summary: { clustered: sub.rows, levels, smallestCluster: sizes.reduce((m, v) => Math.min(m, v), Infinity), largestCluster: sizes.reduce((m, v) => Math.max(m, v), 0), warnings } };
     });
   }
 
@@ -330,7 +343,12 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       writeFileSync(join(work, 'curated.csv'), csv.join('\n') + '\n');
       const reasons: Record<string, number> = {};
       for (const r of picked.reason) reasons[r] = (reasons[r] ?? 0) + 1;
-      return { outputs: ['curated.arrow', 'curated.csv'], summary: { mode, curated: picked.index.length, eligible: eligible.reduce((s, v) => s + v, 0), seeds: seeds.rows, reasons } };
+      const nEligible = eligible.reduce((s, v) => s + v, 0);
+      const warnings = budget !== undefined && picked.index.length < budget / 2
+        ? [`only ${picked.index.length} images curated for a budget of ${budget}: ${nEligible} pool images were eligible after dedup${nEligible < budget ? ' (dedup removed the rest: see its warning; raise --dedup-threshold)' : ''}; more seeds or a larger --k-per-seed retrieve more`]
+        : [];
+      for (const w of warnings) log(`retrieve: warning: ${w}`);
+      return { outputs: ['curated.arrow', 'curated.csv'], summary: { mode, curated: picked.index.length, eligible: nEligible, seeds: seeds.rows, reasons, warnings } };
     });
   }
 

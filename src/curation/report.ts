@@ -41,6 +41,9 @@ export async function writeReport(work: string, thumbnails: ThumbnailSource = fi
     if (r && s !== 'report') (stats.steps as Record<string, unknown>)[s] = { seconds: r.seconds, finishedAt: r.finishedAt, ...r.summary };
   }
   const sections: HtmlSection[] = [];
+  // The steps' warnings first: a result that is not worth using says so at the top.
+  const warnings = STEP_NAMES.flatMap((s) => ((readRecord(work, s)?.summary.warnings as string[] | undefined) ?? []).map((w) => `${s}: ${w}`));
+  if (warnings.length) sections.push({ title: `Warnings (${warnings.length})`, text: warnings.join(' | '), items: [] });
 
   if (existsSync(join(work, 'seed.arrow'))) {
     const seeds = readTable(join(work, 'seed.arrow')).strings('path');
