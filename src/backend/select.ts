@@ -42,7 +42,7 @@ export async function setMatmulPrecision(p: MatmulPrecision): Promise<void> {
  * Threads of this JS thread's kernels from now on (native backend; the others run one thread here). Each
  * data-parallel replica takes its share of the cores this way.
  */
-export async function setBackendThreads(n: number): Promise<void> {
+export function setBackendThreads(n: number): void {
   if (tf.getBackend() !== 'native') return;
   loadAddon().setNumThreads(n);
 }

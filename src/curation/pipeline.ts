@@ -119,6 +119,8 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
     summary.ran.push(step);
     summary.records[step] = rec;
     log(`${step}: done in ${rec.seconds.toFixed(1)} s ${JSON.stringify(out.summary)}`);
+    // A useless result is called out with what was measured and the fix (summary.warnings), not returned silently.
+    for (const w of (out.summary.warnings as string[] | undefined) ?? []) log(`${step}: warning: ${w}`);
   };
   const upstream = (step: StepName, by: StepName) => requireRecord(work, step, by).fingerprint;
 
@@ -202,13 +204,11 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       const removedShare = 1 - status.filter((s) => s === 'kept').length / x.rows;
       const largest = dd.groups.reduce((m, g) => Math.max(m, g.length), 0);
       const warnings: string[] = [];
-      // A useless result is called out with what was measured and the fix, not returned silently.
       if (largest > Math.max(0.2 * x.rows, 10)) {
         warnings.push(`${largest} images (${((largest / x.rows) * 100).toFixed(0)}% of the pool) chained into one duplicate group at cosine >= ${params.threshold}: the embedding does not tell these images apart (a random-init or barely trained model?); raise --dedup-threshold, or use --model pixels or a stronger embedding`);
       } else if (removedShare > 0.5) {
         warnings.push(`${(removedShare * 100).toFixed(0)}% of the pool removed as duplicates at cosine >= ${params.threshold}: the embedding may be collapsed or the threshold too low; raise --dedup-threshold, or use --model pixels or a stronger embedding`);
       }
-      for (const w of warnings) log(`dedup: warning: ${w}`);
       writeTable(join(work, 'dedup.arrow'), {
         path: paths,
         status,
@@ -287,7 +287,6 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       const warnings = tiny > sizes.length / 2 && sizes.length > 1
         ? [`${tiny} of ${sizes.length} clusters hold 0 or 1 images: the embedding or the cluster count does not fit this pool; lower --clusters, or use a stronger embedding`]
         : [];
-      for (const w of warnings) log(`cluster: warning: ${w}`);
       return { outputs, summary: { clustered: sub.rows, levels, smallestCluster: sizes.reduce((m, v) => Math.min(m, v), Infinity), largestCluster: sizes.reduce((m, v) => Math.max(m, v), 0), warnings } };
     });
   }
@@ -347,7 +346,6 @@ export async function runCuration(opts: CurateOptions): Promise<CurateSummary> {
       const warnings = budget !== undefined && picked.index.length < budget / 2
         ? [`only ${picked.index.length} images curated for a budget of ${budget}: ${nEligible} pool images were eligible after dedup${nEligible < budget ? ' (dedup removed the rest: see its warning; raise --dedup-threshold)' : ''}; more seeds or a larger --k-per-seed retrieve more`]
         : [];
-      for (const w of warnings) log(`retrieve: warning: ${w}`);
       return { outputs: ['curated.arrow', 'curated.csv'], summary: { mode, curated: picked.index.length, eligible: nEligible, seeds: seeds.rows, reasons, warnings } };
     });
   }

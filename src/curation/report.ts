@@ -36,13 +36,14 @@ export async function writeReport(work: string, thumbnails: ThumbnailSource = fi
   };
 
   const stats: Record<string, unknown> = { work, generatedAt: new Date().toISOString(), steps: {} };
+  const warnings: string[] = [];
   for (const s of STEP_NAMES) {
     const r = readRecord(work, s);
     if (r && s !== 'report') (stats.steps as Record<string, unknown>)[s] = { seconds: r.seconds, finishedAt: r.finishedAt, ...r.summary };
+    for (const w of (r?.summary.warnings as string[] | undefined) ?? []) warnings.push(`${s}: ${w}`);
   }
   const sections: HtmlSection[] = [];
   // The steps' warnings first: a result that is not worth using says so at the top.
-  const warnings = STEP_NAMES.flatMap((s) => ((readRecord(work, s)?.summary.warnings as string[] | undefined) ?? []).map((w) => `${s}: ${w}`));
   if (warnings.length) sections.push({ title: `Warnings (${warnings.length})`, text: warnings.join(' | '), items: [] });
 
   if (existsSync(join(work, 'seed.arrow'))) {

@@ -83,9 +83,7 @@ export class TeacherCenter {
 
   /** {center} as a host tensor. A pending update is applied first: the next teacher softmax would apply it anyway. */
   stateDict(): StateDict {
-    this.apply();
-    const data = this.value.dataSync() as Float32Array;
-    return new Map([['center', { dtype: 'float32', shape: [...this.shape], data: Float32Array.from(data) }]]);
+    return new Map([['center', { dtype: 'float32', shape: [...this.shape], data: this.values() }]]);
   }
 
   /** Restores `center` from a state dict (a [K] / [1,K] / [1,1,K] float32 tensor with K values). */

@@ -87,36 +87,30 @@ export function toReply(g: LocalGradients, pending: (Float32Array | null)[]): Re
 export function averageReplicas(trainer: SSLTrainer, own: LocalGradients, others: ReplicaReply[]): LocalGradients {
   if (others.length === 0) return own;
   const n = others.length + 1;
-  const mean = (a: number[], rows: number[][]) => a.map((x, i) => (x + rows.reduce((s, r) => s + r[i]!, 0)) / n);
+  /** The element-wise mean of `mine` and `theirs` (one row per other replica), in replica order. */
+  const mean = <T extends Float32Array | number[]>(mine: T, theirs: ArrayLike<number>[], what: string): T => {
+    for (const t of theirs) if (t.length !== mine.length) throw new Error(`data-parallel: a replica sent ${t.length} values of ${what}, not ${mine.length}`);
+    for (let i = 0; i < mine.length; i++) mine[i] = (mine[i]! + theirs.reduce((s, t) => s + t[i]!, 0)) / n;
+    return mine;
+  };
+  const missing = (what: string) => {
+    throw new Error(`data-parallel: a replica sent no ${what}`);
+  };
   const theirGrads = others.map((o) => new Map(o.grads));
   const grads = new Map<string, Tensor>();
   for (const [name, g] of own.grads) {
-    const sum = Float32Array.from(g.dataSync() as Float32Array);
-    for (const t of theirGrads) {
-      const theirs = t.get(name);
-      if (!theirs || theirs.length !== sum.length) throw new Error(`data-parallel: a replica sent no gradient of ${name} (${sum.length} values)`);
-      for (let i = 0; i < sum.length; i++) sum[i]! += theirs[i]!;
-    }
-    for (let i = 0; i < sum.length; i++) sum[i]! /= n;
-    grads.set(name, tf.tensor(sum, g.shape));
+    const theirs = theirGrads.map((t) => t.get(name) ?? missing(`gradient of ${name}`));
+    grads.set(name, tf.tensor(mean(Float32Array.from(g.dataSync() as Float32Array), theirs, `the gradient of ${name}`), g.shape));
     g.dispose();
   }
-  const centers = [trainer.dinoLoss.center, trainer.ibotLoss.center];
-  centers.forEach((c, k) => {
-    const sum = c.pendingValues();
-    if (!sum) return;
-    for (const o of others) {
-      const theirs = o.pending[k];
-      if (!theirs) throw new Error('data-parallel: a replica sent no center update');
-      for (let i = 0; i < sum.length; i++) sum[i]! += theirs[i]!;
-    }
-    for (let i = 0; i < sum.length; i++) sum[i]! /= n;
-    c.setPendingValues(sum);
+  [trainer.dinoLoss.center, trainer.ibotLoss.center].forEach((c, k) => {
+    const mine = c.pendingValues();
+    if (mine) c.setPendingValues(mean(mine, others.map((o) => o.pending[k] ?? missing('center update')), 'a center update'));
   });
   return {
-    loss: (own.loss + others.reduce((s, o) => s + o.loss, 0)) / n,
-    terms: mean(own.terms, others.map((o) => o.terms)),
-    targetStats: mean(own.targetStats, others.map((o) => o.targetStats)),
+    loss: mean([own.loss], others.map((o) => [o.loss]), 'the loss')[0]!,
+    terms: mean([...own.terms], others.map((o) => o.terms), 'the loss terms'),
+    targetStats: mean([...own.targetStats], others.map((o) => o.targetStats), 'the target statistics'),
     maskedPatches: own.maskedPatches + others.reduce((s, o) => s + o.maskedPatches, 0),
     grads, studentOutput: own.studentOutput, teacherOutput: own.teacherOutput,
   };

@@ -15,7 +15,7 @@ const port = parentPort!;
 
 async function main(): Promise<void> {
   await initBackend(setup.backend as BackendName | 'auto');
-  await setBackendThreads(setup.threads);
+  setBackendThreads(setup.threads);
   const { cfg, nets } = await buildRunNetworks(setup.config, () => {});
   const distilling = nets.ema !== undefined;
   const trainer = new SSLTrainer({ student: nets.student, teacher: nets.teacher, ema: nets.ema, schedules: frozenSchedules(cfg.teacher.teacher_temp), policies: trainerPolicies(cfg) });

@@ -129,7 +129,7 @@ async function trainLockedRun(source: ConfigSource, opts: RunOptions): Promise<R
   const backend = await initBackend(resolved.run.backend as BackendName | 'auto');
   // Each data-parallel replica gets its share of the cores (this thread's kernels included).
   const threadsPerReplica = Math.max(1, Math.floor(availableParallelism() / resolved.run.data_parallel));
-  if (resolved.run.data_parallel > 1) await setBackendThreads(threadsPerReplica);
+  if (resolved.run.data_parallel > 1) setBackendThreads(threadsPerReplica);
   const { cfg, nets } = await buildRunNetworks(resolved, log);
   if (!resumed) createRunFolder(out, cfg);
   const skipped: string[] = [];

@@ -31,13 +31,11 @@ export function acquireRunLock(out: string, log: (line: string) => void, create:
   mkdirSync(out, { recursive: true });
   const path = join(out, LOCK_FILE);
   const mine: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(path, `${JSON.stringify(mine)}\n`, { flag: 'wx' });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
-    }
+  const take = () => writeFileSync(path, `${JSON.stringify(mine)}\n`, { flag: 'wx' });
+  try {
+    take();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     let owner: LockInfo | null = null;
     try {
       owner = JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
@@ -52,6 +50,7 @@ export function acquireRunLock(out: string, log: (line: string) => void, create:
     }
     log(`${path}: taking over the lock of process ${owner?.pid ?? '?'}, which is gone`);
     rmSync(path, { force: true });
+    take(); // a process that took it meanwhile makes this throw EEXIST
   }
   let held = true;
   const release = () => {

@@ -210,7 +210,7 @@ export class SSLTrainer {
   /**
    * Steps 1–3 on this replica's batch: teacher targets, student forward, loss and gradients. Records the pending center
    * update(s) from this batch; changes no parameter. A data-parallel run averages the results of its replicas
-   * (averageGradients) before applyGradients.
+   * (data_parallel.ts, averageReplicas) before applyGradients.
    */
   computeGradients(batch: SSLBatch, teacherTemp: number, keepOutputs = false): LocalGradients {
     const { policies: p, student, teacher } = this.opts;
